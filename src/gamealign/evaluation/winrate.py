@@ -1,0 +1,54 @@
+"""Held-out win rate: each model's greedy responses judged against the SFT model's, per prompt.
+
+win rate = mean over prompts of P(y_model ≻ y_sft) under the configured judge (ties count ½),
+with a percentile-bootstrap CI over prompts. The raw judgments are written next to the score.
+"""
+
+from __future__ import annotations
+
+from ..io import read_jsonl, write_json, write_jsonl
+from ..judges import JudgeCache, make_judge
+from .stats import bootstrap_mean_ci
+
+
+def judge_against_baseline(*, prompts_path, candidate_path, baseline_path, judge_cfg, out_json, out_judgments,
+                           cache_path=None, ci_level=0.95, seed=0, model_id="", baseline_id="sft") -> dict:
+    prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
+    cand = {r["prompt_id"]: r for r in read_jsonl(candidate_path, required=("prompt_id", "text"))}
+    base = {r["prompt_id"]: r for r in read_jsonl(baseline_path, required=("prompt_id", "text"))}
+    ids = sorted(prompts)
+    for name, got in (("candidate", cand), ("baseline", base)):
+        missing = [i for i in ids if i not in got]
+        if missing:
+            raise ValueError(f"{candidate_path if name == 'candidate' else baseline_path}: "
+                             f"no response for {len(missing)} held-out prompt(s), e.g. {missing[0]}")
+    judge = make_judge(judge_cfg)
+    cache = JudgeCache(cache_path)
+    identity = judge.identity()
+    rows, calls = [], 0
+    keys = {i: JudgeCache.key(identity, prompts[i], cand[i]["text"], base[i]["text"]) for i in ids}
+    known = cache.get_many(list(keys.values()))
+    fresh = {}
+    for i in ids:
+        a, b = cand[i]["text"], base[i]["text"]
+        if a == b:
+            p = 0.5
+        elif keys[i] in known:
+            p = known[keys[i]]
+        else:
+            p = judge.compare(prompts[i], a, b)
+            fresh[keys[i]] = p
+            calls += 1
+        rows.append({"prompt_id": i, "p_candidate_wins": p, "candidate_tokens": cand[i].get("n_tokens"),
+                     "baseline_tokens": base[i].get("n_tokens")})
+    cache.put_many(fresh)
+    mean, lo, hi = bootstrap_mean_ci([r["p_candidate_wins"] for r in rows], ci_level, seed=seed)
+    lengths = [cand[i].get("n_tokens") or 0 for i in ids]
+    result = {"benchmark": "heldout_winrate", "model_id": model_id, "win_rate": mean, "ci_low": lo, "ci_high": hi,
+              "ci_level": ci_level, "ci_method": "percentile bootstrap over prompts (2000 resamples)",
+              "n_prompts": len(ids), "judge": identity, "judge_calls": calls, "baseline": baseline_id,
+              "data": str(prompts_path), "mean_response_tokens": sum(lengths) / len(lengths),
+              "judgments_file": str(out_judgments)}
+    write_jsonl(out_judgments, rows)
+    write_json(out_json, result)
+    return result

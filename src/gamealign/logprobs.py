@@ -1,0 +1,62 @@
+"""Per-sequence log-probabilities of response tokens, without full-vocabulary logits for every token.
+
+Only the positions that predict a response token go through the LM head, in chunks of `chunk`
+tokens; with gradients on, each chunk is recomputed in backward (activation checkpointing), so the
+float logits alive at once are bounded by chunk × vocab.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+def tokenize_pair(tokenizer, prompt_text: str, response: str, max_length: int) -> tuple[list[int], int]:
+    """(ids, n_prompt): chat-formatted prompt ids + response ids + EOS; the prompt is cut from the left."""
+    p_ids = tokenizer(prompt_text, add_special_tokens=False).input_ids
+    r_ids = tokenizer(response, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    r_ids = r_ids[: max_length - 1]
+    keep = max_length - len(r_ids)
+    p_ids = p_ids[-keep:] if keep > 0 else p_ids[:0]
+    return p_ids + r_ids, len(p_ids)
+
+
+def _selected_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    logits = F.linear(hidden, weight).float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def batch_sequences(seqs: list[tuple[list[int], int]], pad_id: int, device=None):
+    """Right-pad (ids, n_prompt) pairs → input_ids, attention_mask, response_mask [N, L]."""
+    width = max(len(ids) for ids, _ in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(seqs), width), dtype=torch.long)
+    resp = torch.zeros((len(seqs), width), dtype=torch.bool)
+    for row, (ids, n_prompt) in enumerate(seqs):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attn[row, : len(ids)] = 1
+        resp[row, n_prompt: len(ids)] = True
+    return input_ids.to(device), attn.to(device), resp.to(device)
+
+
+def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: int = 1024) -> torch.Tensor:
+    """Sum of log π(y_t | x, y_<t) over response positions, one value per row ([N])."""
+    base = getattr(model, model.base_model_prefix)
+    hidden = base(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    weight = model.get_output_embeddings().weight
+    # position t predicts token t+1
+    sel = response_mask[:, 1:]
+    h = hidden[:, :-1][sel]
+    tgt = input_ids[:, 1:][sel]
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device).unsqueeze(1).expand_as(sel)[sel]
+    pieces = []
+    for s in range(0, h.shape[0], chunk):
+        hs, ts = h[s:s + chunk], tgt[s:s + chunk]
+        if torch.is_grad_enabled() and hs.requires_grad:
+            pieces.append(checkpoint(_selected_logprobs, hs, weight, ts, use_reentrant=False))
+        else:
+            pieces.append(_selected_logprobs(hs, weight, ts))
+    token_lp = torch.cat(pieces) if pieces else h.new_zeros(0, dtype=torch.float32)
+    out = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=input_ids.device)
+    return out.index_add(0, rows, token_lp)

@@ -1,0 +1,177 @@
+"""Prompt sets: a seeded built-in generator of instructions with verifiable constraints, and loaders.
+
+Every prompt record is `{id, messages: [{role, content}], meta}` (DESIGN.md §3). The built-in
+generator draws (task, topic, constraints) without replacement from a pool of tens of thousands of
+distinct combinations, then splits them into disjoint per-round training partitions and a held-out
+evaluation set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+from pathlib import Path
+
+from . import constraints as C
+from .io import DataError, read_jsonl
+
+TASKS = [
+    "Explain {topic} to a curious twelve-year-old.",
+    "Give three practical tips about {topic}.",
+    "Describe the main advantages and drawbacks of {topic}.",
+    "Write a short story in which {topic} plays a central role.",
+    "Summarise what a beginner should know about {topic}.",
+    "Write a short persuasive paragraph in favour of {topic}.",
+    "Compare {topic} with a close alternative and say which you prefer.",
+    "Write a short poem about {topic}.",
+    "List common misconceptions about {topic}.",
+    "Draft a friendly email inviting a colleague to learn about {topic}.",
+    "Explain how {topic} has changed over the last fifty years.",
+    "Give a step-by-step plan for getting started with {topic}.",
+]
+
+TOPICS = [
+    "urban gardening", "public libraries", "electric bicycles", "sourdough bread", "solar panels",
+    "the water cycle", "learning a second language", "chess openings", "remote work", "composting",
+    "volcanoes", "the history of maps", "bird migration", "board games", "recycling plastic",
+    "night-time photography", "budget travel", "meditation", "honeybees", "weather forecasting",
+    "the printing press", "coral reefs", "marathon training", "home insulation", "tea ceremonies",
+    "open-source software", "rainwater harvesting", "the moon landing", "origami", "public transport",
+    "vaccination", "jazz improvisation", "deep-sea exploration", "bicycle maintenance", "time zones",
+    "desert ecosystems", "personal budgeting", "the immune system", "wind turbines", "museums",
+    "fermented foods", "rock climbing", "the periodic table", "community radio", "sleep hygiene",
+    "container shipping", "glaciers", "typography", "urban foxes", "kite flying", "lighthouses",
+    "the olympic games", "mushroom foraging", "3D printing", "bridges", "handwriting", "beekeeping",
+    "tidal energy", "ancient libraries", "space telescopes", "street food", "password security",
+    "wetlands", "knitting", "the metric system", "train travel", "penguins", "small businesses",
+    "carbon footprints", "stargazing", "first aid", "pottery", "the silk road", "earthquakes",
+    "vertical farming", "podcasts", "hiking safety", "the human heart", "clean drinking water",
+    "calligraphy", "robot vacuum cleaners", "rivers", "city parks", "spices", "sea turtles",
+    "volunteering", "the rule of law", "cloud computing", "bamboo", "ice cream making",
+    "mountain villages", "crossword puzzles", "public speaking", "lichen", "electric grids",
+    "family recipes", "habit formation", "sailing", "the postal service", "insect hotels",
+    "clock making", "radio astronomy", "school gardens", "minimalism", "snow leopards",
+    "local elections", "paper making", "coffee roasting", "river dolphins", "car sharing",
+]
+
+WORDS_TO_INCLUDE = ["important", "simple", "because", "example", "future", "together", "careful",
+                    "surprising", "daily", "balance", "curious", "patience"]
+WORDS_TO_EXCLUDE = ["very", "really", "thing", "good", "bad", "just", "actually", "basically"]
+PHRASES = ["That is all.", "Thank you for reading.", "Any questions?", "Enjoy!"]
+
+
+def _constraint_pool() -> list[dict]:
+    pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
+    pool += [{"type": "min_words", "n": n} for n in (20, 40)]
+    pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
+    pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
+    pool += [{"type": "include", "word": w} for w in WORDS_TO_INCLUDE]
+    pool += [{"type": "exclude", "word": w} for w in WORDS_TO_EXCLUDE]
+    pool += [{"type": "json"}, {"type": "title"}, {"type": "lowercase"}]
+    pool += [{"type": "end_with", "phrase": p} for p in PHRASES]
+    return pool
+
+
+_EXCLUSIVE = {"json": {"bullets", "title", "end_with"}, "bullets": {"json"}, "title": {"json"},
+              "end_with": {"json"}, "max_words": {"min_words"}, "min_words": {"max_words"}}
+
+
+def _compatible(a: dict, b: dict) -> bool:
+    if a["type"] == b["type"]:
+        return False
+    return b["type"] not in _EXCLUSIVE.get(a["type"], set())
+
+
+def _prompt_id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def builtin_prompts(n: int, seed: int) -> list[dict]:
+    """`n` distinct prompts, deterministic in `seed`: one task × topic with 1–2 compatible constraints."""
+    rng = random.Random(seed)
+    pool = _constraint_pool()
+    combos = [(c,) for c in pool] + [(a, b) for a, b in itertools.combinations(pool, 2) if _compatible(a, b)]
+    capacity = len(TASKS) * len(TOPICS) * len(combos)
+    if n > capacity:
+        raise ValueError(f"the built-in generator has {capacity} distinct prompts; {n} requested")
+    seen: set[tuple[int, int, int]] = set()
+    out = []
+    while len(out) < n:
+        key = (rng.randrange(len(TASKS)), rng.randrange(len(TOPICS)), rng.randrange(len(combos)))
+        if key in seen:
+            continue
+        seen.add(key)
+        task, topic, cons = TASKS[key[0]], TOPICS[key[1]], list(combos[key[2]])
+        text = " ".join([task.format(topic=topic)] + [C.describe(c) for c in cons])
+        out.append({"id": _prompt_id(text), "messages": [{"role": "user", "content": text}],
+                    "meta": {"source": "builtin", "topic": topic, "task": task, "constraints": cons}})
+    return out
+
+
+def _record_from_row(row: dict, where: str) -> dict:
+    if "messages" in row and isinstance(row["messages"], list):
+        msgs = [m for m in row["messages"] if isinstance(m, dict)]
+        # keep the conversation up to (and including) the last user turn
+        while msgs and msgs[-1].get("role") != "user":
+            msgs.pop()
+        if not msgs:
+            raise DataError(f"{where}: 'messages' has no user turn")
+        messages = [{"role": m["role"], "content": str(m.get("content", ""))} for m in msgs]
+    else:
+        text = next((row[k] for k in ("prompt", "instruction", "question") if isinstance(row.get(k), str)), None)
+        if text is None:
+            raise DataError(f"{where}: needs a 'prompt', 'instruction', 'question' or 'messages' field")
+        messages = [{"role": "user", "content": text}]
+    if not any(m["content"].strip() for m in messages):
+        raise DataError(f"{where}: empty prompt")
+    content = "\n".join(m["content"] for m in messages)
+    pid = str(row.get("id") or row.get("prompt_id") or _prompt_id(content))
+    meta = {k: v for k, v in row.items() if k not in ("messages", "prompt", "instruction", "id", "prompt_id")
+            and isinstance(v, (str, int, float, bool, type(None)))}
+    meta.setdefault("source", "file")
+    return {"id": pid, "messages": messages, "meta": meta}
+
+
+def load_prompt_file(path: str | Path) -> list[dict]:
+    """Prompts from a local JSONL or parquet file; a bad record raises DataError naming file and line."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        rows = pd.read_parquet(path).to_dict(orient="records")
+        if not rows:
+            raise DataError(f"{path}: file is empty (no records)")
+        return [_record_from_row(r, f"{path}:row {i + 1}") for i, r in enumerate(rows)]
+    rows = read_jsonl(path)
+    # read_jsonl skips blank lines; recover line numbers for field errors
+    lines = [i for i, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if ln.strip()]
+    return [_record_from_row(r, f"{path}:{ln}") for r, ln in zip(rows, lines)]
+
+
+def load_hf_prompts(dataset_id: str, split: str) -> list[dict]:
+    from datasets import load_dataset
+
+    ds = load_dataset(dataset_id, split=split)
+    return [_record_from_row(dict(r), f"{dataset_id}[{split}]:{i}") for i, r in enumerate(ds)]
+
+
+def make_prompt_sets(cfg: dict, rounds: int, seed: int) -> dict[str, list[dict]]:
+    """Disjoint partitions: {'train_r1': [...], ..., 'eval_heldout': [...]}."""
+    per_round, n_eval = cfg["per_round"], cfg["n_eval"]
+    need = per_round * rounds + n_eval
+    if cfg["source"] == "builtin":
+        pool = builtin_prompts(need, seed)
+    else:
+        pool = load_prompt_file(cfg["path"]) if cfg["source"] == "file" else load_hf_prompts(cfg["path"], cfg["split"])
+        unique = {p["id"]: p for p in pool}
+        pool = sorted(unique.values(), key=lambda p: p["id"])
+        random.Random(seed).shuffle(pool)
+        if len(pool) < need:
+            raise DataError(f"{cfg['path']}: {len(pool)} distinct prompts, the study needs {need} "
+                            f"({rounds} rounds × {per_round} + {n_eval} held-out)")
+    sets = {"eval_heldout": pool[:n_eval]}
+    for r in range(rounds):
+        start = n_eval + r * per_round
+        sets[f"train_r{r + 1}"] = pool[start:start + per_round]
+    return sets

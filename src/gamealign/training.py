@@ -1,0 +1,183 @@
+"""One trainer for every algorithm.
+
+Per round: build the algorithm's examples from the annotated groups; compute the frozen log-probs it
+needs once (π_t with the starting weights, π_ref by loading the SFT model only when it differs from
+π_t); then forward/backward on π_θ only. fp32 on CPU; bf16 autocast on CUDA. Writes the model,
+`train_metrics.jsonl` and `manifest.json` into a temporary folder renamed into place on success; a
+NaN/inf loss stops training and publishes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .algorithms import Group, get_algorithm
+from .io import atomic_path, read_jsonl
+from .logprobs import batch_sequences, sequence_logprobs, tokenize_pair
+from .models import load_model
+from .sampling import chat_texts
+
+
+class TrainingDiverged(FloatingPointError):
+    pass
+
+
+def load_groups(samples_path, prefs_path=None) -> list[Group]:
+    """Samples (+ optional pairwise prefs) → one Group per prompt, responses ordered by k."""
+    import pandas as pd
+
+    rows = read_jsonl(samples_path, required=("prompt_id", "k", "text"))
+    by_prompt: dict[str, dict[int, str]] = {}
+    for r in rows:
+        by_prompt.setdefault(r["prompt_id"], {})[int(r["k"])] = r["text"]
+    groups = {pid: Group(pid, [d[k] for k in sorted(d)]) for pid, d in sorted(by_prompt.items())}
+    if prefs_path is not None:
+        prefs = pd.read_parquet(prefs_path)
+        for g in groups.values():
+            g.prefs = np.full((len(g.responses),) * 2, 0.5)
+        for pid, i, j, p in prefs[["prompt_id", "i", "j", "p"]].itertuples(index=False):
+            if pid not in groups:
+                raise ValueError(f"{prefs_path}: prompt_id {pid} has no samples in {samples_path}")
+            groups[pid].prefs[i, j] = p
+            groups[pid].prefs[j, i] = 1.0 - p
+    return list(groups.values())
+
+
+def _freeze_lower_layers(model, trainable_layers: int | None) -> int:
+    if not trainable_layers:
+        return sum(p.numel() for p in model.parameters())
+    for p in model.parameters():
+        p.requires_grad_(False)
+    base = getattr(model, model.base_model_prefix)
+    layers = base.layers[-trainable_layers:]
+    for module in list(layers) + [base.norm]:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _encode(tokenizer, examples, prompt_text: dict, max_length: int):
+    return [[tokenize_pair(tokenizer, prompt_text[ex.prompt_id], y, max_length) for y in ex.responses]
+            for ex in examples]
+
+
+@torch.no_grad()
+def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc) -> torch.Tensor:
+    """[n_examples, n_responses] log-probs under `model` (eval mode, no grad)."""
+    model.eval()
+    flat = [seq for ex in encoded for seq in ex]
+    order = sorted(range(len(flat)), key=lambda i: len(flat[i][0]))
+    out = torch.zeros(len(flat))
+    for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+        idx = order[s:s + batch_size]
+        ids, attn, resp = batch_sequences([flat[i] for i in idx], pad_id, model.device)
+        out[idx] = sequence_logprobs(model, ids, attn, resp, chunk).float().cpu()
+    return out.view(len(encoded), -1)
+
+
+def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
+                prompts_path: str, groups: list[Group], out_dir: str, seed: int,
+                counts: dict | None = None, system_prompt: str | None = None) -> dict:
+    t_start = time.time()
+    algo = get_algorithm(algorithm, hparams)
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    examples = algo.build_examples(groups, rng)
+    if not examples:
+        raise ValueError(f"{algorithm}: no training examples (every group tied or empty)")
+    model, tokenizer = load_model(init_model)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
+    missing = sorted({ex.prompt_id for ex in examples} - set(prompts))
+    if missing:
+        raise ValueError(f"{prompts_path}: no prompt for ids {missing[:3]}")
+    ids = sorted(prompts)
+    prompt_text = dict(zip(ids, chat_texts(tokenizer, [prompts[i] for i in ids], system_prompt)))
+    encoded = _encode(tokenizer, examples, prompt_text, train_cfg["max_length"])
+    pad_id, bs, chunk = tokenizer.pad_token_id, train_cfg["batch_size"], train_cfg["logprob_chunk"]
+
+    t_frozen = time.time()
+    frozen: dict[str, torch.Tensor] = {}
+    prev = frozen_logprobs(model, encoded, pad_id, bs * 2, chunk, "log π_t") if (
+        "prev" in algo.frozen or ("ref" in algo.frozen and Path(init_model).resolve() == Path(ref_model).resolve())
+    ) else None
+    if "prev" in algo.frozen:
+        frozen["prev"] = prev
+    if "ref" in algo.frozen:
+        if Path(init_model).resolve() == Path(ref_model).resolve():
+            frozen["ref"] = prev
+        else:
+            ref, _ = load_model(ref_model)
+            frozen["ref"] = frozen_logprobs(ref.to(device), encoded, pad_id, bs * 2, chunk, "log π_ref")
+            del ref
+    frozen_seconds = time.time() - t_frozen
+
+    n_trainable = _freeze_lower_layers(model, train_cfg.get("trainable_layers"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=train_cfg["lr"], weight_decay=0.0)
+    fields = sorted({k for ex in examples for k in ex.fields})
+    metrics_rows, step, train_tokens = [], 0, 0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    model.train()
+    n_steps = train_cfg["epochs"] * math.ceil(len(examples) / bs)
+    t_train = time.time()
+    with tqdm(total=n_steps, desc=f"train {algorithm}", unit="step") as bar:
+        for epoch in range(train_cfg["epochs"]):
+            order = list(range(len(examples)))
+            rng.shuffle(order)
+            for s in range(0, len(order), bs):
+                idx = order[s:s + bs]
+                n_resp = len(encoded[idx[0]])
+                seqs = [seq for i in idx for seq in encoded[i]]
+                ids_t, attn, resp = batch_sequences(seqs, pad_id, device)
+                with autocast:
+                    logp = sequence_logprobs(model, ids_t, attn, resp, chunk).view(len(idx), n_resp)
+                batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(idx), n_resp).float()}
+                for key, tensor in frozen.items():
+                    batch[key] = tensor[idx].to(device)
+                for f in fields:
+                    batch[f] = torch.tensor([examples[i].fields[f] for i in idx], dtype=torch.float32, device=device)
+                loss, extra = algo.loss(batch)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(f"{algorithm}: loss is {loss.item()} at epoch {epoch} step {step}; "
+                                           "no model was published")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, train_cfg["max_grad_norm"])
+                opt.step()
+                tokens = int(attn.sum())
+                train_tokens += tokens
+                metrics_rows.append({"step": step, "epoch": epoch, "loss": loss.item(),
+                                     "grad_norm": float(grad_norm), "tokens": tokens, **extra})
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+    train_seconds = time.time() - t_train
+    model.eval()
+    counts = dict(counts or {})
+    counts.update(train_examples=len(examples), train_steps=step, train_tokens=train_tokens,
+                  trainable_parameters=n_trainable)
+    from .provenance import manifest
+
+    info = manifest("train", {"algorithm": algorithm, "hparams": hparams, "train": train_cfg}, seed,
+                    init_model=str(init_model), ref_model=str(ref_model), counts=counts,
+                    timings={"frozen_logprobs_s": round(frozen_seconds, 3), "train_s": round(train_seconds, 3),
+                             "total_s": round(time.time() - t_start, 3)},
+                    final_loss=metrics_rows[-1]["loss"])
+    with atomic_path(out_dir, is_dir=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        with open(tmp / "train_metrics.jsonl", "w") as fh:
+            for row in metrics_rows:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return info

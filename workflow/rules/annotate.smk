@@ -1,0 +1,17 @@
+rule annotate:
+    input:
+        samples=f"{R}/runs/{{algo}}/r{{round}}/samples.jsonl",
+        prompts=f"{R}/prompts/train_r{{round}}.jsonl",
+    output:
+        prefs=f"{R}/runs/{{algo}}/r{{round}}/prefs.parquet",
+        stats=f"{R}/runs/{{algo}}/r{{round}}/prefs.stats.json",
+    params:
+        judge=jq(config["judge"]),
+        cache=f"{R}/cache/judge.sqlite",
+    resources:
+        mem_mb=2000,
+    log:
+        f"{R}/logs/annotate/{{algo}}_r{{round}}.log",
+    shell:
+        "gamealign annotate --prompts {input.prompts} --samples {input.samples} --out {output.prefs} "
+        "--stats {output.stats} --judge {params.judge:q} --cache {params.cache} > {log} 2>&1"

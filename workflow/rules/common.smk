@@ -1,0 +1,60 @@
+# Paths and small helpers shared by the rules: where each artifact of DESIGN.md §3 lives.
+import json
+
+from gamealign.algorithms import REGISTRY
+from gamealign.config import derive_seed
+
+R = config["study"]["results_dir"]
+ROUNDS = config["study"]["rounds"]
+ALGOS = list(config["algorithms"])
+SEED = config["study"]["seed"]
+SFT = f"{R}/sft/model"
+SYSTEM = config["model"]["system_prompt"]
+
+wildcard_constraints:
+    algo="[a-z_]+",
+    round=r"\d+",
+    model_id=r"sft|[a-z_]+-r\d+",
+
+
+def jq(obj):
+    """A config slice as one JSON string (pass with {params.x:q})."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def online(algo):
+    return REGISTRY[algo].online
+
+
+def model_dir(algo, r):
+    """The policy after round r of `algo` (round 0 is the SFT model)."""
+    return SFT if int(r) == 0 else f"{R}/runs/{algo}/r{int(r)}/model"
+
+
+def data_dir(algo, r):
+    """Where algo's round-r training data lives: round 1 and offline algorithms share runs/shared/r1."""
+    return f"{R}/runs/shared/r1" if int(r) == 1 or not online(algo) else f"{R}/runs/{algo}/r{int(r)}"
+
+
+def data_round(algo, r):
+    return 1 if data_dir(algo, r).endswith("/shared/r1") else int(r)
+
+
+def new_data(algo, r):
+    """True when algo's round-r data is new to it (counted in its samples / judge calls)."""
+    return int(r) == 1 or online(algo)
+
+
+def all_model_ids():
+    return ["sft"] + [f"{a}-r{r}" for a in ALGOS for r in range(1, ROUNDS + 1)]
+
+
+def model_for_id(model_id):
+    if model_id == "sft":
+        return SFT
+    algo, r = model_id.rsplit("-r", 1)
+    return model_dir(algo, r)
+
+
+def sys_prompt_arg():
+    return f"--system-prompt {json.dumps(SYSTEM)}" if SYSTEM else ""

@@ -1,0 +1,14 @@
+rule prepare_sft:
+    output:
+        directory(SFT),
+    params:
+        model=jq(config["model"]),
+        seed=derive_seed(SEED, "prepare_sft"),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        f"{R}/logs/prepare_sft.log",
+    shell:
+        "gamealign prepare-sft --params {params.model:q} --out {output} --seed {params.seed} "
+        "--threads {threads} > {log} 2>&1"

@@ -1,0 +1,16 @@
+rule prompts:
+    output:
+        train=expand(f"{R}/prompts/train_r{{r}}.jsonl", r=range(1, ROUNDS + 1)),
+        heldout=f"{R}/prompts/eval_heldout.jsonl",
+    params:
+        prompts=jq(config["prompts"]),
+        rounds=ROUNDS,
+        seed=derive_seed(SEED, "prompts"),
+        out_dir=f"{R}/prompts",
+    resources:
+        mem_mb=1000,
+    log:
+        f"{R}/logs/prompts.log",
+    shell:
+        "gamealign prompts --params {params.prompts:q} --rounds {params.rounds} --seed {params.seed} "
+        "--out-dir {params.out_dir} > {log} 2>&1"

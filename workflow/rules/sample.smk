@@ -1,0 +1,22 @@
+# Round r of an online algorithm samples from its round r-1 model; round 1 is sampled once from
+# the SFT model into runs/shared/r1 and shared by every algorithm.
+rule sample:
+    input:
+        model=lambda w: model_dir(w.algo, int(w.round) - 1),
+        prompts=f"{R}/prompts/train_r{{round}}.jsonl",
+    output:
+        samples=f"{R}/runs/{{algo}}/r{{round}}/samples.jsonl",
+        stats=f"{R}/runs/{{algo}}/r{{round}}/samples.stats.json",
+    params:
+        sampling=jq(config["sampling"]),
+        seed=lambda w: derive_seed(SEED, "sample", w.algo, w.round),
+        system=sys_prompt_arg(),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        f"{R}/logs/sample/{{algo}}_r{{round}}.log",
+    shell:
+        "gamealign sample --model {input.model} --prompts {input.prompts} --out {output.samples} "
+        "--stats {output.stats} --params {params.sampling:q} --seed {params.seed} {params.system} "
+        "--threads {threads} > {log} 2>&1"
