@@ -112,7 +112,8 @@ def cmd_train(a):
     groups = load_groups(a.samples, a.prefs)
     info = train_round(algorithm=a.algorithm, hparams=a.hparams, train_cfg=a.train, init_model=a.init_model,
                        ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, out_dir=a.out,
-                       seed=a.seed, counts=counts, system_prompt=a.system_prompt)
+                       seed=a.seed, counts=counts, system_prompt=a.system_prompt,
+                       data_files={"prompts": a.prompts, "samples": a.samples, "prefs": a.prefs})
     print(json.dumps({"final_loss": info["final_loss"], "counts": info["counts"], "timings": info["timings"]}))
 
 

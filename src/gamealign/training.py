@@ -85,7 +85,8 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc) -> torch.Te
 
 def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
                 prompts_path: str, groups: list[Group], out_dir: str, seed: int,
-                counts: dict | None = None, system_prompt: str | None = None) -> dict:
+                counts: dict | None = None, system_prompt: str | None = None,
+                data_files: dict | None = None) -> dict:
     t_start = time.time()
     algo = get_algorithm(algorithm, hparams)
     rng = random.Random(seed)
@@ -169,7 +170,7 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     from .provenance import manifest
 
     info = manifest("train", {"algorithm": algorithm, "hparams": hparams, "train": train_cfg}, seed,
-                    init_model=str(init_model), ref_model=str(ref_model), counts=counts,
+                    init_model=str(init_model), ref_model=str(ref_model), data_files=data_files or {}, counts=counts,
                     timings={"frozen_logprobs_s": round(frozen_seconds, 3), "train_s": round(train_seconds, 3),
                              "total_s": round(time.time() - t_start, 3)},
                     final_loss=metrics_rows[-1]["loss"])

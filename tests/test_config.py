@@ -1,0 +1,54 @@
+import subprocess
+
+import pytest
+import yaml
+
+from gamealign.config import ConfigError, load_config, validate_config
+
+
+def test_defaults_are_filled_from_schema():
+    cfg = validate_config({})
+    assert cfg["study"]["rounds"] == 2
+    assert cfg["algorithms"]["dpo"]["beta"] == 0.1
+    assert cfg["algorithms"]["inpo"]["eta"] == 0.005
+    assert cfg["model"]["trust_remote_code"] is False
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "configs/smoke.yaml"])
+def test_shipped_configs_validate(repo, path):
+    load_config(repo / path)
+
+
+@pytest.mark.parametrize("bad, key", [
+    ({"algorithms": {"nope": {}}}, "algorithms.nope"),
+    ({"algorithms": {"dpo": {"beta": -0.1}}}, "algorithms.dpo.beta"),
+    ({"model": {"source": "local", "path": "/does/not/exist"}}, "model.path"),
+    ({"sampling": {"k": "four"}}, "sampling.k"),
+    ({"study": {"rounds": 0}}, "study.rounds"),
+    ({"train": {"lr": "fast"}}, "train.lr"),
+    ({"prompts": {"source": "file"}}, "prompts.path"),
+])
+def test_bad_config_names_the_key(bad, key):
+    with pytest.raises(ConfigError) as err:
+        validate_config(bad)
+    assert f"'{key}'" in str(err.value)
+
+
+def test_snakemake_stops_before_any_job_on_bad_config(repo, env, tmp_path):
+    from conftest import snakemake_bin
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"algorithms": {"dpo": {"beta": -1}}}))
+    proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(tmp_path / "work"),
+                           "--configfile", str(cfg), "--cores", "1"], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "algorithms.dpo.beta" in proc.stderr + proc.stdout
+    assert not (tmp_path / "work" / "results").exists()
+
+
+def test_cli_validate_config(repo, env, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("sampling: {k: four}\n")
+    proc = subprocess.run(["gamealign", "validate-config", str(cfg)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "sampling.k" in proc.stderr

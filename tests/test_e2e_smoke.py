@@ -1,0 +1,101 @@
+"""The whole Snakemake DAG on configs/smoke.yaml, through real `snakemake`, in a temporary directory."""
+
+import json
+import re
+import subprocess
+
+import pandas as pd
+import pytest
+
+from conftest import snakemake_bin
+
+pytestmark = pytest.mark.slow
+
+
+def run_snakemake(repo, env, workdir, *extra, config="configs/smoke.yaml"):
+    cmd = [snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(workdir), "--configfile",
+           str(repo / config), "--cores", "2", *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def smoke(repo, env, tmp_path_factory):
+    work = tmp_path_factory.mktemp("smoke")
+    proc = run_snakemake(repo, env, work)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work / "results"
+
+
+def jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_every_contract_file_exists_and_parses(smoke):
+    R = smoke
+    sft = R / "sft/model"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "source.json"):
+        assert (sft / name).exists(), name
+    src = json.loads((sft / "source.json").read_text())
+    assert src["origin"] and len(src["sha256"]) == 64
+    assert "im_start" in ((sft / "chat_template.jinja").read_text() if (sft / "chat_template.jinja").exists()
+                          else json.loads((sft / "tokenizer_config.json").read_text())["chat_template"])
+
+    for f in ["train_r1", "train_r2", "eval_heldout"]:
+        rows = jsonl(R / f"prompts/{f}.jsonl")
+        assert rows and all({"id", "messages", "meta"} <= set(r) for r in rows)
+        assert all(m["role"] and m["content"] for r in rows for m in r["messages"])
+
+    for d in ["runs/shared/r1", "runs/inpo/r2"]:
+        samples = jsonl(R / d / "samples.jsonl")
+        assert len(samples) == 4 * 4
+        for s in samples:
+            assert {"prompt_id", "k", "text", "n_tokens", "finish_reason"} <= set(s)
+            assert s["finish_reason"] in ("stop", "length")
+        prefs = pd.read_parquet(R / d / "prefs.parquet")
+        assert list(prefs.columns) == ["prompt_id", "i", "j", "p"]
+        assert len(prefs) == 4 * 6 and prefs.p.between(0, 1).all()
+
+    for algo in ["dpo", "inpo"]:
+        for r in [1, 2]:
+            m = R / f"runs/{algo}/r{r}/model"
+            assert (m / "model.safetensors").exists()
+            metrics = jsonl(m / "train_metrics.jsonl")
+            assert metrics and all("loss" in row for row in metrics)
+            man = json.loads((m / "manifest.json").read_text())
+            assert len(man["config_hash"]) == 64 and "commit" in man["git"]
+            assert isinstance(man["seed"], int) and man["timings"]["total_s"] > 0
+            assert man["counts"]["train_tokens"] > 0
+            ev = json.loads((R / f"eval/{algo}-r{r}/heldout_winrate.json").read_text())
+            assert 0 <= ev["ci_low"] <= ev["win_rate"] <= ev["ci_high"] <= 1
+            assert (R / f"eval/{algo}-r{r}/heldout_generations.jsonl").exists()
+
+    report = (R / "report/comparison.md").read_text()
+    csv = pd.read_csv(R / "report/comparison.csv")
+    assert set(csv.algorithm) == {"sft", "dpo", "inpo"} and len(csv) == 5
+    for _, row in csv[csv.algorithm != "sft"].iterrows():
+        assert re.search(rf"\| {row.algorithm} \| {row['round']} \| {row.win_rate:.3f} \| {row.ci_low:.3f} \| {row.ci_high:.3f}", report)
+    assert (R / "report/figures/winrate_vs_round.png").stat().st_size > 1000
+
+
+def test_round1_data_is_shared_by_every_algorithm(smoke):
+    for algo in ["dpo", "inpo"]:
+        man = json.loads((smoke / f"runs/{algo}/r1/model/manifest.json").read_text())
+        assert man["data_files"]["prefs"].endswith("runs/shared/r1/prefs.parquet")
+    assert not (smoke / "runs/dpo/r1/samples.jsonl").exists()
+    assert not (smoke / "runs/inpo/r1/samples.jsonl").exists()
+    # offline DPO reuses the fixed round-1 data in round 2; online INPO samples its own
+    assert json.loads((smoke / "runs/dpo/r2/model/manifest.json").read_text())["data_files"]["prefs"].endswith("shared/r1/prefs.parquet")
+    assert json.loads((smoke / "runs/inpo/r2/model/manifest.json").read_text())["data_files"]["prefs"].endswith("inpo/r2/prefs.parquet")
+
+
+def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
+    proc = run_snakemake(repo, env, tmp_path, "-n", "--quiet", "rules")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    # shared r1 + one per online algorithm per later round (inpo r2)
+    assert jobs["sample"] == "2" and jobs["annotate"] == "2"
+    assert jobs["train"] == "4" and jobs["eval_generate"] == "5"
+    proc = run_snakemake(repo, env, tmp_path, "-n")
+    sample_outputs = re.findall(r"output: (results/runs/\S+/samples\.jsonl)", proc.stdout + proc.stderr)
+    assert sorted(sample_outputs) == ["results/runs/inpo/r2/samples.jsonl", "results/runs/shared/r1/samples.jsonl"]
