@@ -1,0 +1,34 @@
+"""IPO — Azar et al. 2023, "A General Theoretical Paradigm to Understand Learning from Human
+Preferences", arXiv 2310.12036, Eq. (17) (empirical IPO loss):
+
+    L_IPO = ( [log π_θ(y_w) − log π_θ(y_l)] − [log π_ref(y_w) − log π_ref(y_l)] − 1/(2τ) )²
+
+Exact population minimiser with pairs from μ (here the on-policy π_t) × μ and labels ∼ P:
+π ∝ π_ref exp(P(y ≻ μ)/τ), i.e. h*(y, y') = (P(y ≻ μ) − P(y' ≻ μ))/τ. Pairs: best vs. worst of K
+by K-sample win rate (online: sampled from the algorithm's own iterate each round).
+"""
+
+from __future__ import annotations
+
+from .base import Algorithm, Example, best_worst, register
+
+
+def ipo_loss(logp_w, logp_l, ref_w, ref_l, tau: float):
+    h = (logp_w - logp_l) - (ref_w - ref_l)
+    return (h - 1.0 / (2.0 * tau)) ** 2, h
+
+
+@register
+class IPO(Algorithm):
+    name = "ipo"
+    online = True
+    frozen = ("ref",)
+
+    def build_examples(self, groups, rng):
+        return [Example(g.prompt_id, [g.responses[w], g.responses[l]]) for g in groups
+                for w, l in [best_worst(g) or (None, None)] if w is not None]
+
+    def loss(self, batch):
+        lp, ref = batch["logp"], batch["ref"]
+        per, h = ipo_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], self.hparams["tau"])
+        return per.mean(), {"margin": h.mean().item()}
