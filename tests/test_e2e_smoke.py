@@ -45,17 +45,20 @@ def test_every_contract_file_exists_and_parses(smoke):
         assert rows and all({"id", "messages", "meta"} <= set(r) for r in rows)
         assert all(m["role"] and m["content"] for r in rows for m in r["messages"])
 
-    for d in ["runs/shared/r1", "runs/inpo/r2"]:
+    for d in ["runs/shared/r1", "runs/inpo/r2", "runs/wind/r2", "runs/spac/r2"]:
         samples = jsonl(R / d / "samples.jsonl")
         assert len(samples) == 4 * 4
         for s in samples:
             assert {"prompt_id", "k", "text", "n_tokens", "finish_reason"} <= set(s)
             assert s["finish_reason"] in ("stop", "length")
+        if d == "runs/spac/r2":  # self-play samples are never annotated
+            assert not (R / d / "prefs.parquet").exists()
+            continue
         prefs = pd.read_parquet(R / d / "prefs.parquet")
         assert list(prefs.columns) == ["prompt_id", "i", "j", "p"]
         assert len(prefs) == 4 * 6 and prefs.p.between(0, 1).all()
 
-    for algo in ["dpo", "inpo"]:
+    for algo in ["dpo", "inpo", "wind", "spac"]:
         for r in [1, 2]:
             m = R / f"runs/{algo}/r{r}/model"
             assert (m / "model.safetensors").exists()
@@ -71,14 +74,14 @@ def test_every_contract_file_exists_and_parses(smoke):
 
     report = (R / "report/comparison.md").read_text()
     csv = pd.read_csv(R / "report/comparison.csv")
-    assert set(csv.algorithm) == {"sft", "dpo", "inpo"} and len(csv) == 5
+    assert set(csv.algorithm) == {"sft", "dpo", "inpo", "wind", "spac"} and len(csv) == 9
     for _, row in csv[csv.algorithm != "sft"].iterrows():
         assert re.search(rf"\| {row.algorithm} \| {row['round']} \| {row.win_rate:.3f} \| {row.ci_low:.3f} \| {row.ci_high:.3f}", report)
     assert (R / "report/figures/winrate_vs_round.png").stat().st_size > 1000
 
 
 def test_round1_data_is_shared_by_every_algorithm(smoke):
-    for algo in ["dpo", "inpo"]:
+    for algo in ["dpo", "inpo", "wind", "spac"]:
         man = json.loads((smoke / f"runs/{algo}/r1/model/manifest.json").read_text())
         assert man["data_files"]["prefs"].endswith("runs/shared/r1/prefs.parquet")
     assert not (smoke / "runs/dpo/r1/samples.jsonl").exists()
@@ -86,6 +89,17 @@ def test_round1_data_is_shared_by_every_algorithm(smoke):
     # offline DPO reuses the fixed round-1 data in round 2; online INPO samples its own
     assert json.loads((smoke / "runs/dpo/r2/model/manifest.json").read_text())["data_files"]["prefs"].endswith("shared/r1/prefs.parquet")
     assert json.loads((smoke / "runs/inpo/r2/model/manifest.json").read_text())["data_files"]["prefs"].endswith("inpo/r2/prefs.parquet")
+    # SPAC: the offline pairs, plus its own unlabeled samples of π_1 in round 2
+    spac2 = json.loads((smoke / "runs/spac/r2/model/manifest.json").read_text())
+    assert spac2["data_files"]["prefs"].endswith("shared/r1/prefs.parquet")
+    assert spac2["data_files"]["selfplay"].endswith("spac/r2/samples.jsonl")
+    assert spac2["counts"]["judge_comparisons"] == 0 and spac2["counts"]["samples"] == 16
+    # cumulative sample/judge accounting: round 1 = the shared data, round 2 adds each online run's own
+    inpo2 = json.loads((smoke / "runs/inpo/r2/model/manifest.json").read_text())["counts"]
+    comparisons = [json.loads((smoke / f"runs/{d}/prefs.stats.json").read_text())["judge_comparisons"]
+                   for d in ("shared/r1", "inpo/r2")]
+    assert inpo2["samples_cum"] == 32 and inpo2["judge_calls_cum"] == sum(comparisons)
+    assert 0 < sum(comparisons) <= 2 * 4 * 6
 
 
 def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
@@ -93,9 +107,10 @@ def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout + proc.stderr
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    # shared r1 + one per online algorithm per later round (inpo r2)
-    assert jobs["sample"] == "2" and jobs["annotate"] == "2"
-    assert jobs["train"] == "4" and jobs["eval_generate"] == "5"
+    # shared r1 + one per online or self-play algorithm per later round (inpo, wind, spac r2)
+    assert jobs["sample"] == "4" and jobs["annotate"] == "3"
+    assert jobs["train"] == "8" and jobs["eval_generate"] == "9"
     proc = run_snakemake(repo, env, tmp_path, "-n")
     sample_outputs = re.findall(r"output: (results/runs/\S+/samples\.jsonl)", proc.stdout + proc.stderr)
-    assert sorted(sample_outputs) == ["results/runs/inpo/r2/samples.jsonl", "results/runs/shared/r1/samples.jsonl"]
+    assert sorted(sample_outputs) == ["results/runs/inpo/r2/samples.jsonl", "results/runs/shared/r1/samples.jsonl",
+                                      "results/runs/spac/r2/samples.jsonl", "results/runs/wind/r2/samples.jsonl"]

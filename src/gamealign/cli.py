@@ -110,10 +110,12 @@ def cmd_train(a):
     counts["samples_cum"] = prev.get("samples_cum", 0) + counts["samples"]
     counts["judge_calls_cum"] = prev.get("judge_calls_cum", 0) + counts["judge_comparisons"]
     groups = load_groups(a.samples, a.prefs)
+    selfplay = load_groups(a.selfplay) if a.selfplay else None
     info = train_round(algorithm=a.algorithm, hparams=a.hparams, train_cfg=a.train, init_model=a.init_model,
-                       ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, out_dir=a.out,
+                       ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, selfplay_groups=selfplay, out_dir=a.out,
                        seed=a.seed, counts=counts, system_prompt=a.system_prompt,
-                       data_files={"prompts": a.prompts, "samples": a.samples, "prefs": a.prefs})
+                       data_files={"prompts": a.prompts, "samples": a.samples, "prefs": a.prefs,
+                                   "selfplay": a.selfplay})
     print(json.dumps({"final_loss": info["final_loss"], "counts": info["counts"], "timings": info["timings"]}))
 
 
@@ -192,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ref-model", required=True)
     s.add_argument("--prompts", required=True)
     s.add_argument("--samples", required=True)
-    s.add_argument("--prefs")
+    s.add_argument("--prefs", required=True)
+    s.add_argument("--selfplay", help="unlabeled self-play samples (SPAC)")
     s.add_argument("--sample-stats", nargs="*")
     s.add_argument("--pref-stats", nargs="*")
     s.add_argument("--prev-manifest")

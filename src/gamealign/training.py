@@ -85,13 +85,19 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc) -> torch.Te
 
 def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
                 prompts_path: str, groups: list[Group], out_dir: str, seed: int,
+                selfplay_groups: list[Group] | None = None,
                 counts: dict | None = None, system_prompt: str | None = None,
                 data_files: dict | None = None) -> dict:
     t_start = time.time()
     algo = get_algorithm(algorithm, hparams)
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    examples = algo.build_examples(groups, rng)
+    if hasattr(algo, "build_examples_with_offline"):
+        if selfplay_groups is None:
+            raise ValueError(f"{algorithm}: needs self-play samples (--selfplay)")
+        examples = algo.build_examples_with_offline(groups, selfplay_groups, rng)
+    else:
+        examples = algo.build_examples(groups, rng)
     if not examples:
         raise ValueError(f"{algorithm}: no training examples (every group tied or empty)")
     model, tokenizer = load_model(init_model)

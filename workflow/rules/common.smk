@@ -31,6 +31,16 @@ def model_dir(algo, r):
     return SFT if int(r) == 0 else f"{R}/runs/{algo}/r{int(r)}/model"
 
 
+def self_play(algo):
+    """Offline algorithms that still sample (unlabeled) from their own iterate each round (SPAC)."""
+    return algo in REGISTRY and getattr(REGISTRY[algo], "self_play", False)
+
+
+def sample_prompt_round(algo, r):
+    """Which round's prompts a sampling job uses: self-play samples match the offline data's prompts."""
+    return 1 if self_play(algo) else int(r)
+
+
 def data_dir(algo, r):
     """Where algo's round-r training data lives: round 1 and offline algorithms share runs/shared/r1."""
     return f"{R}/runs/shared/r1" if int(r) == 1 or not online(algo) else f"{R}/runs/{algo}/r{int(r)}"
@@ -40,9 +50,9 @@ def data_round(algo, r):
     return 1 if data_dir(algo, r).endswith("/shared/r1") else int(r)
 
 
-def new_data(algo, r):
-    """True when algo's round-r data is new to it (counted in its samples / judge calls)."""
-    return int(r) == 1 or online(algo)
+def selfplay_samples(algo, r):
+    """Round r's unlabeled self-play samples from π_{r-1} (round 1: the shared SFT samples)."""
+    return f"{R}/runs/shared/r1/samples.jsonl" if int(r) == 1 else f"{R}/runs/{algo}/r{int(r)}/samples.jsonl"
 
 
 def all_model_ids():

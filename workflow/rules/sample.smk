@@ -3,7 +3,7 @@
 rule sample:
     input:
         model=lambda w: model_dir(w.algo, int(w.round) - 1),
-        prompts=f"{R}/prompts/train_r{{round}}.jsonl",
+        prompts=lambda w: f"{R}/prompts/train_r{sample_prompt_round(w.algo, w.round)}.jsonl",
     output:
         samples=f"{R}/runs/{{algo}}/r{{round}}/samples.jsonl",
         stats=f"{R}/runs/{{algo}}/r{{round}}/samples.stats.json",

@@ -5,31 +5,42 @@ def train_inputs(w):
         "ref": SFT,
         "prompts": f"{R}/prompts/train_r{dr}.jsonl",
         "samples": f"{d}/samples.jsonl",
-        "sample_stats": f"{d}/samples.stats.json",
+        "prefs": f"{d}/prefs.parquet",
     }
-    if REGISTRY[w.algo].needs_annotations:
-        inputs["prefs"] = f"{d}/prefs.parquet"
-        inputs["pref_stats"] = f"{d}/prefs.stats.json"
+    if self_play(w.algo):
+        inputs["selfplay"] = selfplay_samples(w.algo, w.round)
     return inputs
 
 
+def new_stats(w):
+    """Stats files of the data that is new to this algorithm in this round (for the sample/judge counts)."""
+    r = int(w.round)
+    if r == 1:
+        return [f"{R}/runs/shared/r1/samples.stats.json"], [f"{R}/runs/shared/r1/prefs.stats.json"]
+    if online(w.algo):
+        d = f"{R}/runs/{w.algo}/r{r}"
+        return [f"{d}/samples.stats.json"], [f"{d}/prefs.stats.json"]
+    if self_play(w.algo):
+        return [f"{R}/runs/{w.algo}/r{r}/samples.stats.json"], []
+    return [], []
+
+
 def train_args(w, input):
-    """Optional CLI arguments: annotations, and which stats count as new data this round."""
-    args = []
-    if "prefs" in input.keys():
-        args.append(f"--prefs {input.prefs}")
-    if new_data(w.algo, w.round):
-        args.append(f"--sample-stats {input.sample_stats}")
-        if "pref_stats" in input.keys():
-            args.append(f"--pref-stats {input.pref_stats}")
+    """Optional CLI arguments: self-play samples, new-data stats, the previous round's manifest."""
+    samples, prefs = new_stats(w)
+    args = [f"--sample-stats {' '.join(samples)}" if samples else "",
+            f"--pref-stats {' '.join(prefs)}" if prefs else ""]
+    if "selfplay" in input.keys():
+        args.append(f"--selfplay {input.selfplay}")
     if int(w.round) > 1:
         args.append(f"--prev-manifest {input.init}/manifest.json")
-    return " ".join(args)
+    return " ".join(a for a in args if a)
 
 
 rule train:
     input:
         unpack(train_inputs),
+        stats=lambda w: sum(new_stats(w), []),
     output:
         model=directory(f"{R}/runs/{{algo}}/r{{round}}/model"),
     params:
@@ -46,5 +57,5 @@ rule train:
     shell:
         "gamealign train --algorithm {wildcards.algo} --hparams {params.hparams:q} --train {params.train:q} "
         "--init-model {input.init} --ref-model {input.ref} --prompts {input.prompts} "
-        "--samples {input.samples} {params.extra} --out {output.model} --seed {params.seed} "
+        "--samples {input.samples} --prefs {input.prefs} {params.extra} --out {output.model} --seed {params.seed} "
         "{params.system} --threads {threads} > {log} 2>&1"

@@ -43,8 +43,10 @@ class SPAC(Algorithm):
             pair = best_worst(g)
             sp = by_id.get(g.prompt_id)
             if pair and sp and sp.responses:
-                y_prime = sp.responses[rng.randrange(len(sp.responses))]
-                out.append(Example(g.prompt_id, [g.responses[pair[0]], g.responses[pair[1]], y_prime]))
+                pos, neg = g.responses[pair[0]], g.responses[pair[1]]
+                # round 1 draws y' from the same SFT samples: prefer one that is neither y+ nor y−
+                pool = [y for y in sp.responses if y not in (pos, neg)] or sp.responses
+                out.append(Example(g.prompt_id, [pos, neg, pool[rng.randrange(len(pool))]]))
         return out
 
     def build_examples(self, groups, rng):
