@@ -8,6 +8,7 @@ R = config["study"]["results_dir"]
 ROUNDS = config["study"]["rounds"]
 ALGOS = list(config["algorithms"])
 SEED = config["study"]["seed"]
+THREADS = config["study"]["threads_per_job"]
 SFT = f"{R}/sft/model"
 SYSTEM = config["model"]["system_prompt"]
 

@@ -11,7 +11,7 @@ rule eval_generate:
         evaluation=jq(config["evaluation"]),
         seed=derive_seed(SEED, "eval_generate"),
         system=sys_prompt_arg(),
-    threads: 2
+    threads: THREADS
     resources:
         mem_mb=4000,
     log:

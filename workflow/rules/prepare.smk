@@ -4,7 +4,7 @@ rule prepare_sft:
     params:
         model=jq(config["model"]),
         seed=derive_seed(SEED, "prepare_sft"),
-    threads: 2
+    threads: THREADS
     resources:
         mem_mb=4000,
     log:

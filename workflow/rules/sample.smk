@@ -11,7 +11,7 @@ rule sample:
         sampling=jq(config["sampling"]),
         seed=lambda w: derive_seed(SEED, "sample", w.algo, w.round),
         system=sys_prompt_arg(),
-    threads: 2
+    threads: THREADS
     resources:
         mem_mb=4000,
     log:

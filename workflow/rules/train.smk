@@ -49,7 +49,7 @@ rule train:
         seed=lambda w: derive_seed(SEED, "train", w.algo, w.round),
         extra=train_args,
         system=sys_prompt_arg(),
-    threads: 2
+    threads: THREADS
     resources:
         mem_mb=8000,
     log:
