@@ -14,9 +14,24 @@ def test_defaults_are_filled_from_schema():
     assert cfg["model"]["trust_remote_code"] is False
 
 
-@pytest.mark.parametrize("path", ["config.yaml", "configs/smoke.yaml"])
+SHIPPED = ["config.yaml", "configs/smoke.yaml", "configs/paper-inpo.yaml", "configs/paper-sppo.yaml",
+           "configs/paper-iterative-dpo.yaml", "configs/paper-spac.yaml", "configs/paper-wind.yaml"]
+
+
+@pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_configs_validate(repo, path):
     load_config(repo / path)
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if "paper-" in p])
+def test_paper_configs_dry_run(repo, env, tmp_path, path):
+    from conftest import snakemake_bin
+
+    proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(tmp_path), "--configfile",
+                           str(repo / path), "--cores", "1", "-n", "--quiet", "rules"], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "train" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("bad, key", [
