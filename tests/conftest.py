@@ -39,3 +39,36 @@ def tiny_sft(tmp_path_factory) -> Path:
 def snakemake_bin() -> str:
     exe = BIN / "snakemake"
     return str(exe) if exe.exists() else shutil.which("snakemake")
+
+
+def run(cmd, cwd, env, check=True, **kw):
+    import subprocess
+
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=isinstance(cmd, str), **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def clone_project(src: Path, dest: Path, env) -> Path:
+    """A git project holding the working tree's tracked files as they are now (committed or not)."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=src,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for f in filter(None, files):
+        if (src / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / f, dest / f)
+    run("git init -q -b main && git add -A && git -c user.name=t -c user.email=t@t commit -qm snapshot", dest, env)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def smoke_project(tmp_path_factory, env):
+    """A project copy in which the smoke study has run once (uninterrupted), via real snakemake."""
+    root = tmp_path_factory.mktemp("shared-parent")
+    proj = clone_project(REPO, root / "a", env)
+    proc = run([snakemake_bin(), "--cores", "2", "--configfile", "configs/smoke.yaml"], proj, env, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proj

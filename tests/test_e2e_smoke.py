@@ -19,11 +19,8 @@ def run_snakemake(repo, env, workdir, *extra, config="configs/smoke.yaml"):
 
 
 @pytest.fixture(scope="module")
-def smoke(repo, env, tmp_path_factory):
-    work = tmp_path_factory.mktemp("smoke")
-    proc = run_snakemake(repo, env, work)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return work / "results"
+def smoke(smoke_project):
+    return smoke_project / "results"
 
 
 def jsonl(path):

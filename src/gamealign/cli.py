@@ -142,6 +142,22 @@ def cmd_report(a):
     print(df.to_string(index=False))
 
 
+def cmd_check_artifacts(a):
+    """Refuse to `snakemake --touch` a study whose artifacts are not all present (e.g. after dvc pull)."""
+    text = sys.stdin.read() if a.summary == "-" else Path(a.summary).read_text()
+    lines = [ln.split("\t") for ln in text.splitlines() if ln.strip()]
+    if not lines or lines[0][:1] != ["output_file"]:
+        raise SystemExit(f"{a.summary}: not the output of `snakemake --summary`")
+    header = lines[0]
+    rows = [dict(zip(header, ln)) for ln in lines[1:]]
+    missing = [r for r in rows if r.get("status") == "missing" and r.get("rule") not in set(a.regenerated)]
+    if missing:
+        listing = "\n".join(f"  {r['output_file']}  (rule {r['rule']})" for r in missing)
+        raise SystemExit(f"gamealign check-artifacts: {len(missing)} artifact(s) missing; run `dvc pull` or "
+                         f"`make study` first:\n{listing}")
+    print(f"all {len(rows)} artifacts present (regenerated: {', '.join(a.regenerated)})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gamealign", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -217,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-id", default="")
     s.set_defaults(func=cmd_judge_eval)
+
+    s = sub.add_parser("check-artifacts", help="fail, listing them, if study artifacts are missing")
+    s.add_argument("--summary", default="-", help="output of `snakemake --summary` (file or - for stdin)")
+    s.add_argument("--regenerated", nargs="*", default=["report", "all"],
+                   help="rules whose outputs will be regenerated, so may be missing")
+    s.set_defaults(func=cmd_check_artifacts)
 
     s = sub.add_parser("report", help="comparison tables and figures")
     s.add_argument("--entry", action="append", required=True, help="ALGO::ROUND::EVAL_JSON[::MANIFEST]")
