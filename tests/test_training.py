@@ -57,3 +57,65 @@ def test_nan_loss_stops_training_and_publishes_nothing(data, tiny_sft, tmp_path,
                     out_dir=str(tmp_path / "model"), seed=0)
     assert not (tmp_path / "model").exists()
     assert not list(tmp_path.glob(".model.tmp-*"))
+
+
+def test_a_killed_round_resumes_from_its_checkpoint_and_matches(data, tiny_sft, tmp_path, monkeypatch):
+    """Stop a round after 3 of 6 steps (as a kill would), rerun it: it resumes at step 3 and lands on
+    the same weights and metrics as an uninterrupted round."""
+    import torch
+
+    from gamealign import training
+    from gamealign.models import load_model
+
+    d, groups = data
+    cfg = validate_config({"train": {"batch_size": 2, "epochs": 3, "lr": 1e-3, "max_length": 96,
+                                     "checkpoint_every": 1}}, check_paths=False)
+    kw = dict(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
+              ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups, seed=1)
+    train_round(out_dir=str(tmp_path / "full"), **kw)
+
+    real_save, calls = training.Checkpoint.save, {"n": 0}
+
+    def save_then_die(self, *a, **k):
+        real_save(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(training.Checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_round(out_dir=str(tmp_path / "resumed"), **kw)
+    assert not (tmp_path / "resumed").exists() and (tmp_path / ".resumed.ckpt" / "state.pt").exists()
+    monkeypatch.setattr(training.Checkpoint, "save", real_save)
+    train_round(out_dir=str(tmp_path / "resumed"), **kw)
+    assert not (tmp_path / ".resumed.ckpt").exists()
+
+    full = [json.loads(x) for x in (tmp_path / "full/train_metrics.jsonl").read_text().splitlines()]
+    resumed = [json.loads(x) for x in (tmp_path / "resumed/train_metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed] == list(range(len(full)))
+    assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in full], rel=1e-5)
+    a, _ = load_model(tmp_path / "full")
+    b, _ = load_model(tmp_path / "resumed")
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.allclose(p, q, atol=1e-6), n
+
+
+def test_bad_preference_rows_name_file_and_row(tmp_path):
+    import pandas as pd
+
+    from gamealign.io import DataError, write_jsonl
+    from gamealign.training import load_groups
+
+    write_jsonl(tmp_path / "s.jsonl", [{"prompt_id": "a", "k": k, "text": f"t{k}"} for k in range(3)])
+    pd.DataFrame({"prompt_id": ["a", "a"], "i": [0, 0], "j": [1, 2], "p": [0.7, 1.5]}).to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(DataError, match=r"p\.parquet: row 2: p = 1\.5"):
+        load_groups(tmp_path / "s.jsonl", tmp_path / "p.parquet")
+    pd.DataFrame({"prompt_id": ["a"], "i": [0], "j": [7], "p": [0.5]}).to_parquet(tmp_path / "q.parquet")
+    with pytest.raises(DataError, match=r"q\.parquet: row 1: response indices"):
+        load_groups(tmp_path / "s.jsonl", tmp_path / "q.parquet")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match=r"bad\.parquet: not a readable parquet"):
+        load_groups(tmp_path / "s.jsonl", tmp_path / "bad.parquet")
+    (tmp_path / "bad.jsonl").write_text('{"prompt_id": "a", "k": 0, "text": "x"}\n{"prompt_id": "a"}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl:2: missing field\(s\) k, text"):
+        load_groups(tmp_path / "bad.jsonl")

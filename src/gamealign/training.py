@@ -10,7 +10,6 @@ NaN/inf loss stops training and publishes nothing.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .algorithms import Group, get_algorithm
-from .io import atomic_path, read_jsonl
+from .io import DataError, atomic_path, read_jsonl
 from .logprobs import batch_sequences, sequence_logprobs, tokenize_pair
 from .models import load_model
 from .sampling import chat_texts
@@ -30,8 +29,51 @@ class TrainingDiverged(FloatingPointError):
     pass
 
 
+class Checkpoint:
+    """Mid-round training state (`.<model dir>.ckpt/` beside the output), valid only for the same job.
+
+    Holds the trainable weights, the optimizer state and the step reached; a restarted job whose
+    identity (algorithm, hyperparameters, train config, seed, starting model, data size) matches
+    resumes from it. It is written atomically and removed once the round's model is published.
+    """
+
+    def __init__(self, out_dir, identity: dict):
+        from .config import config_hash
+
+        out = Path(out_dir)
+        self.path = out.with_name(f".{out.name}.ckpt")
+        self.key = config_hash(identity)
+
+    def load(self, model, opt):
+        state_file = self.path / "state.pt"
+        if not state_file.exists():
+            return None
+        state = torch.load(state_file, map_location="cpu", weights_only=False)
+        if state.get("key") != self.key:
+            print(f"ignoring stale checkpoint {self.path} (different job)", flush=True)
+            return None
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["optimizer"])
+        return state["progress"]
+
+    def save(self, model, opt, progress: dict):
+        trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        weights = {k: v for k, v in model.state_dict().items() if k in trainable}
+        with atomic_path(self.path, is_dir=True) as tmp:
+            torch.save({"key": self.key, "model": weights, "optimizer": opt.state_dict(), "progress": progress},
+                       tmp / "state.pt")
+
+    def remove(self):
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def load_groups(samples_path, prefs_path=None) -> list[Group]:
-    """Samples (+ optional pairwise prefs) → one Group per prompt, responses ordered by k."""
+    """Samples (+ optional pairwise prefs) → one Group per prompt, responses ordered by k.
+
+    A bad preference row raises DataError naming the file and the row.
+    """
     import pandas as pd
 
     rows = read_jsonl(samples_path, required=("prompt_id", "k", "text"))
@@ -39,15 +81,28 @@ def load_groups(samples_path, prefs_path=None) -> list[Group]:
     for r in rows:
         by_prompt.setdefault(r["prompt_id"], {})[int(r["k"])] = r["text"]
     groups = {pid: Group(pid, [d[k] for k in sorted(d)]) for pid, d in sorted(by_prompt.items())}
-    if prefs_path is not None:
+    if prefs_path is None:
+        return list(groups.values())
+    try:
         prefs = pd.read_parquet(prefs_path)
-        for g in groups.values():
-            g.prefs = np.full((len(g.responses),) * 2, 0.5)
-        for pid, i, j, p in prefs[["prompt_id", "i", "j", "p"]].itertuples(index=False):
-            if pid not in groups:
-                raise ValueError(f"{prefs_path}: prompt_id {pid} has no samples in {samples_path}")
-            groups[pid].prefs[i, j] = p
-            groups[pid].prefs[j, i] = 1.0 - p
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise DataError(f"{prefs_path}: not a readable parquet file ({exc})") from exc
+    missing = [c for c in ("prompt_id", "i", "j", "p") if c not in prefs.columns]
+    if missing:
+        raise DataError(f"{prefs_path}: missing column(s) {', '.join(missing)}")
+    for g in groups.values():
+        g.prefs = np.full((len(g.responses),) * 2, 0.5)
+    for row, (pid, i, j, p) in enumerate(prefs[["prompt_id", "i", "j", "p"]].itertuples(index=False), start=1):
+        where = f"{prefs_path}: row {row}"
+        if pid not in groups:
+            raise DataError(f"{where}: prompt_id {pid} has no samples in {samples_path}")
+        k = len(groups[pid].responses)
+        if not (0 <= i < k and 0 <= j < k and i != j):
+            raise DataError(f"{where}: response indices ({i}, {j}) out of range for {k} samples")
+        if not (np.isfinite(p) and 0.0 <= p <= 1.0):
+            raise DataError(f"{where}: p = {p} is not a probability in [0, 1]")
+        groups[pid].prefs[i, j] = p
+        groups[pid].prefs[j, i] = 1.0 - p
     return list(groups.values())
 
 
@@ -134,40 +189,50 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     fields = sorted({k for ex in examples for k in ex.fields})
     metrics_rows, step, train_tokens = [], 0, 0
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    # the whole schedule is fixed up front, so a resumed run replays exactly the same batches
+    schedule = []
+    for epoch in range(train_cfg["epochs"]):
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        schedule += [(epoch, order[s:s + bs]) for s in range(0, len(order), bs)]
+    ckpt = Checkpoint(out_dir, {"algorithm": algorithm, "hparams": hparams, "train": train_cfg, "seed": seed,
+                                "init_model": str(init_model), "n_examples": len(examples)})
+    resumed = ckpt.load(model, opt)
+    if resumed:
+        step, train_tokens, metrics_rows = resumed["step"], resumed["train_tokens"], resumed["metrics"]
+        print(f"resuming {algorithm} from its checkpoint at step {step}/{len(schedule)}", flush=True)
+    every = train_cfg.get("checkpoint_every") or 0
     model.train()
-    n_steps = train_cfg["epochs"] * math.ceil(len(examples) / bs)
     t_train = time.time()
-    with tqdm(total=n_steps, desc=f"train {algorithm}", unit="step") as bar:
-        for epoch in range(train_cfg["epochs"]):
-            order = list(range(len(examples)))
-            rng.shuffle(order)
-            for s in range(0, len(order), bs):
-                idx = order[s:s + bs]
-                n_resp = len(encoded[idx[0]])
-                seqs = [seq for i in idx for seq in encoded[i]]
-                ids_t, attn, resp = batch_sequences(seqs, pad_id, device)
-                with autocast:
-                    logp = sequence_logprobs(model, ids_t, attn, resp, chunk).view(len(idx), n_resp)
-                batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(idx), n_resp).float()}
-                for key, tensor in frozen.items():
-                    batch[key] = tensor[idx].to(device)
-                for f in fields:
-                    batch[f] = torch.tensor([examples[i].fields[f] for i in idx], dtype=torch.float32, device=device)
-                loss, extra = algo.loss(batch)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"{algorithm}: loss is {loss.item()} at epoch {epoch} step {step}; "
-                                           "no model was published")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, train_cfg["max_grad_norm"])
-                opt.step()
-                tokens = int(attn.sum())
-                train_tokens += tokens
-                metrics_rows.append({"step": step, "epoch": epoch, "loss": loss.item(),
-                                     "grad_norm": float(grad_norm), "tokens": tokens, **extra})
-                step += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+    with tqdm(total=len(schedule), initial=step, desc=f"train {algorithm}", unit="step") as bar:
+        for epoch, idx in schedule[step:]:
+            n_resp = len(encoded[idx[0]])
+            seqs = [seq for i in idx for seq in encoded[i]]
+            ids_t, attn, resp = batch_sequences(seqs, pad_id, device)
+            with autocast:
+                logp = sequence_logprobs(model, ids_t, attn, resp, chunk).view(len(idx), n_resp)
+            batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(idx), n_resp).float()}
+            for key, tensor in frozen.items():
+                batch[key] = tensor[idx].to(device)
+            for f in fields:
+                batch[f] = torch.tensor([examples[i].fields[f] for i in idx], dtype=torch.float32, device=device)
+            loss, extra = algo.loss(batch)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{algorithm}: loss is {loss.item()} at epoch {epoch} step {step}; "
+                                       "no model was published")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, train_cfg["max_grad_norm"])
+            opt.step()
+            tokens = int(attn.sum())
+            train_tokens += tokens
+            metrics_rows.append({"step": step, "epoch": epoch, "loss": loss.item(),
+                                 "grad_norm": float(grad_norm), "tokens": tokens, **extra})
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            if every and step % every == 0 and step < len(schedule):
+                ckpt.save(model, opt, {"step": step, "train_tokens": train_tokens, "metrics": metrics_rows})
     train_seconds = time.time() - t_train
     model.eval()
     counts = dict(counts or {})
@@ -187,4 +252,5 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
             for row in metrics_rows:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    ckpt.remove()
     return info
