@@ -1,0 +1,85 @@
+"""Benchmark scoring on hand-computed cases, and the loaders on the real files in ../shared/data."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gamealign.evaluation import arena_hard as AH
+from gamealign.evaluation.alpaca_eval_metrics import length_controlled, to_annotations
+from gamealign.evaluation.benchmarks import load_alpaca_eval, load_arena_hard
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent (the shared benchmark files)")
+
+
+def test_bradley_terry_two_players_is_the_mean_outcome():
+    battles = [("m", "base", 1.0), ("m", "base", 1.0), ("base", "m", 1.0), ("m", "base", 0.5)]
+    # m wins 1 + 1 + 0 + 0.5 = 2.5 of 4 → predicted win rate 0.625 exactly
+    r = AH.fit_bradley_terry(battles, "base")
+    assert r["base"] == 0.0
+    assert math.isclose(AH.predicted_win_rate(r, "m", "base"), 0.625, abs_tol=1e-6)
+    assert math.isclose(r["m"], math.log(0.625 / 0.375), abs_tol=1e-5)
+
+
+def test_bradley_terry_recovers_ratings_from_exact_soft_outcomes():
+    true = {"base": 0.0, "a": 1.0, "b": -0.5}
+    sig = lambda x: 1 / (1 + math.exp(-x))
+    battles = [(x, y, sig(true[x] - true[y])) for x in true for y in true if x != y]
+    r = AH.fit_bradley_terry(battles, "base")
+    for k in true:
+        assert math.isclose(r[k], true[k], abs_tol=1e-3)
+
+
+def test_arena_hard_score_and_bootstrap_ci():
+    rng = np.random.default_rng(0)
+    battles = [("m", "base", float(s)) for s in rng.uniform(size=200) < 0.7]
+    out = AH.score(battles, "m", "base", n_boot=100, seed=1)
+    assert math.isclose(out["score"], np.mean([s for _, _, s in battles]), abs_tol=1e-6)
+    assert out["ci_low"] < out["score"] < out["ci_high"] and out["n_boot"] == 100
+    assert AH.score(battles, "m", "base", n_boot=100, seed=1) == out  # deterministic in its seed
+
+
+def test_length_controlled_winrate_matches_an_independent_glm_fit():
+    """alpaca_eval's LC code path (offline formula) equals a plain logistic fit of the same GLM:
+    preference ~ w·tanh(Δlen / sd) + b, LC = mean σ(b)."""
+    rng = np.random.default_rng(3)
+    n = 300
+    ref_len = rng.integers(50, 400, n)
+    mod_len = rng.integers(50, 800, n)
+    x = np.tanh((ref_len - mod_len) / np.std(ref_len - mod_len, ddof=1))
+    p = 1 / (1 + np.exp(-(0.3 - 1.5 * x)))            # longer model answers win more often
+    wins = (rng.uniform(size=n) < p).astype(float)
+    ann = to_annotations([f"q{i}" for i in range(n)], ["y" * k for k in mod_len], ["r" * k for k in ref_len], wins)
+    lc = length_controlled(ann, offline=True)
+    assert math.isclose(lc["win_rate"], 100 * wins.mean(), abs_tol=1e-9)
+    # independent fit (near-unregularised, like alpaca_eval's C=100)
+    from scipy.optimize import minimize
+
+    def nll(w):
+        z = w[0] * x + w[1]
+        return np.sum(np.logaddexp(0, z) - wins * z) + 0.5 / 100 * (w ** 2).sum()
+
+    w = minimize(nll, np.zeros(2), method="BFGS").x
+    assert w[0] < 0  # the GLM sees the length effect
+    assert math.isclose(lc["length_controlled_winrate"], 100 / (1 + math.exp(-w[1])), abs_tol=1.0)
+    assert lc["length_controlled_winrate"] < lc["win_rate"]  # the length advantage is removed
+
+
+@needs_shared
+def test_alpaca_eval_loader_reads_the_real_805():
+    prompts, refs = load_alpaca_eval(str(SHARED / "alpaca_eval/gpt4_1106_preview_outputs.json"))
+    assert len(prompts) == len(refs) == 805
+    assert prompts[0]["messages"][0]["content"].startswith("What are the names of some famous actors")
+    assert {r["generator"] for r in refs} == {"gpt4_1106_preview"}
+    assert len(load_alpaca_eval(str(SHARED / "alpaca_eval/gpt4_1106_preview_outputs.json"), limit=5)[0]) == 5
+
+
+@needs_shared
+def test_arena_hard_loader_reads_the_real_500_with_baseline_answers():
+    prompts, refs = load_arena_hard(str(SHARED / "arena_hard_v0.1/question.jsonl"),
+                                    str(SHARED / "arena_hard_v0.1/gpt-4-0314.jsonl"))
+    assert len(prompts) == len(refs) == 500
+    assert all(r["text"].strip() for r in refs) and {r["generator"] for r in refs} == {"gpt-4-0314"}
+    assert prompts[0]["meta"]["cluster"]
