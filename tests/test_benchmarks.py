@@ -83,3 +83,10 @@ def test_arena_hard_loader_reads_the_real_500_with_baseline_answers():
     assert len(prompts) == len(refs) == 500
     assert all(r["text"].strip() for r in refs) and {r["generator"] for r in refs} == {"gpt-4-0314"}
     assert prompts[0]["meta"]["cluster"]
+
+
+def test_length_controlled_is_nan_with_a_reason_when_not_estimable():
+    ann = to_annotations(["q"] * 4, ["a", "bb", "c", "dd"], ["x", "y", "z", "w"], [1, 0, 1, 0.5])
+    out = length_controlled(ann)
+    assert math.isnan(out["length_controlled_winrate"]) and "not estimable" in out["lc_glm"]
+    assert math.isclose(out["win_rate"], 62.5)

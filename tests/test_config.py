@@ -67,3 +67,15 @@ def test_cli_validate_config(repo, env, tmp_path):
     proc = subprocess.run(["gamealign", "validate-config", str(cfg)], env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "sampling.k" in proc.stderr
+
+
+def test_every_cli_subcommand_builds_its_help(env):
+    from gamealign.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"prepare-sft", "prompts", "sample", "annotate", "train", "judge-eval", "bench-data", "score",
+            "check-artifacts", "report", "validate-config"} <= set(commands)
+    for name in commands:
+        proc = subprocess.run(["gamealign", name, "--help"], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0 and "usage" in proc.stdout, name

@@ -128,17 +128,54 @@ def cmd_judge_eval(a):
     print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
 
 
+def cmd_bench_data(a):
+    """Write a benchmark's prompts and reference answers in the study's formats."""
+    from .evaluation.benchmarks import load_alpaca_eval, load_arena_hard
+    from .io import write_jsonl
+
+    p = a.params
+    if a.bench == "alpaca_eval":
+        prompts, refs = load_alpaca_eval(p.get("path") if p["source"] == "file" else None, p.get("limit"))
+    else:
+        prompts, refs = load_arena_hard(p["questions"], p["answers"], p.get("limit"))
+    write_jsonl(a.out_prompts, prompts)
+    write_jsonl(a.out_reference, refs)
+    print(f"{a.bench}: {len(prompts)} prompts, {len(refs)} reference answers")
+
+
+def cmd_score(a):
+    from .evaluation.scoring import score_alpaca_eval, score_arena_hard
+
+    from .io import read_jsonl
+
+    name = a.reference_name
+    if name == "auto":  # the reference file names its generator (gpt4_1106_preview, gpt-4-0314, ...)
+        name = read_jsonl(a.reference, required=("prompt_id", "text"))[0].get("generator", "reference")
+    common = dict(prompts_path=a.prompts, candidate_path=a.candidate, reference_path=a.reference,
+                  reference_name=name, judge_cfg=a.judge, out_json=a.out, out_judgments=a.judgments,
+                  cache_path=a.cache, ci_level=a.params["ci_level"], seed=a.seed, model_id=a.model_id)
+    if a.bench == "alpaca_eval":
+        res = score_alpaca_eval(lc_glm=a.params["alpaca_eval"]["lc_glm"], **common)
+    else:
+        res = score_arena_hard(n_boot=a.params["arena_hard"]["n_boot"], **common)
+    print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
+
+
 def cmd_report(a):
     from .config import config_hash
     from .provenance import git_commit
     from .report import write_report
 
-    entries = []
-    for spec in a.entry:
-        algo, rnd, ev, *man = spec.split("::")
-        entries.append({"algorithm": algo, "round": int(rnd), "eval": ev, "manifest": man[0] if man and man[0] else None})
+    models = []
+    for spec in a.model:
+        algo, rnd, *man = spec.split("::")
+        models.append({"algorithm": algo, "round": int(rnd), "manifest": man[0] if man and man[0] else None})
+    scores = []
+    for spec in a.score:
+        algo, rnd, bench, path = spec.split("::")
+        scores.append({"algorithm": algo, "round": int(rnd), "benchmark": bench, "path": path})
     prov = {**git_commit(), "config_hash": config_hash(a.config)}
-    df = write_report(entries, a.out_dir, a.config.get("study", {}), prov)
+    df = write_report(models, scores, a.out_dir, a.config, prov)
     print(df.to_string(index=False))
 
 
@@ -240,8 +277,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rules whose outputs will be regenerated, so may be missing")
     s.set_defaults(func=cmd_check_artifacts)
 
+    s = sub.add_parser("bench-data", help="a benchmark's prompts and reference answers from local files or the hub")
+    s.add_argument("--bench", choices=["alpaca_eval", "arena_hard"], required=True)
+    s.add_argument("--params", type=_json, required=True, help="the config's evaluation.<bench> section")
+    s.add_argument("--out-prompts", required=True)
+    s.add_argument("--out-reference", required=True)
+    s.set_defaults(func=cmd_bench_data)
+
+    s = sub.add_parser("score", help="score a model's benchmark answers against the reference's")
+    s.add_argument("--bench", choices=["alpaca_eval", "arena_hard"], required=True)
+    s.add_argument("--prompts", required=True)
+    s.add_argument("--candidate", required=True)
+    s.add_argument("--reference", required=True)
+    s.add_argument("--reference-name", required=True)
+    s.add_argument("--judge", type=_json, required=True)
+    s.add_argument("--params", type=_json, required=True, help="the config's `evaluation` section")
+    s.add_argument("--out", required=True)
+    s.add_argument("--judgments", required=True)
+    s.add_argument("--cache")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model-id", default="")
+    s.set_defaults(func=cmd_score)
+
     s = sub.add_parser("report", help="comparison tables and figures")
-    s.add_argument("--entry", action="append", required=True, help="ALGO::ROUND::EVAL_JSON[::MANIFEST]")
+    s.add_argument("--model", action="append", required=True, help="ALGO::ROUND[::MANIFEST] (SFT: sft::0)")
+    s.add_argument("--score", action="append", required=True, help="ALGO::ROUND::BENCHMARK::SCORE_JSON")
     s.add_argument("--config", type=_json, required=True, help="the whole resolved config (for its hash)")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_report)

@@ -1,7 +1,8 @@
-"""The comparison report: one row per algorithm × round (plus the SFT model), from eval and manifests.
+"""The comparison report: one table per benchmark (rows = algorithm × round, SFT as round 0), a
+summary, a sample-efficiency table, and figures.
 
-Every number comes from a file the DAG produced: `eval/{model_id}/heldout_winrate.json` and the
-training `manifest.json` of each model. Writes `comparison.md`, `comparison.csv` and figures.
+Every number comes from a file the DAG produced: `eval/{model_id}/<benchmark>.json` and each model's
+training `manifest.json`; `comparison.csv` names the source file of every row.
 """
 
 from __future__ import annotations
@@ -13,22 +14,33 @@ import pandas as pd
 from .io import atomic_path, read_json
 
 
-def collect(entries: list[dict]) -> pd.DataFrame:
-    """entries: {algorithm, round, eval, manifest (or None for SFT)} → a tidy table."""
+BENCH_TITLES = {"heldout": "Held-out win rate against the SFT model",
+                "alpaca_eval": "AlpacaEval 2.0 (win rate and length-controlled win rate)",
+                "arena_hard": "Arena-Hard-Auto v0.1 (Bradley–Terry score vs the baseline)"}
+
+
+def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
+    """One row per (algorithm, round, benchmark): the score file's numbers plus the model's manifest counts."""
+    manifests = {(m["algorithm"], m["round"]): (read_json(m["manifest"]) if m.get("manifest") else {}) for m in models}
     rows = []
-    for e in entries:
-        ev = read_json(e["eval"])
-        man = read_json(e["manifest"]) if e.get("manifest") else {}
+    for s in scores:
+        ev = read_json(s["path"])
+        man = manifests.get((s["algorithm"], s["round"]), {})
         counts = man.get("counts", {})
         rows.append({
-            "algorithm": e["algorithm"], "round": e["round"], "model_id": ev["model_id"],
-            "win_rate": ev["win_rate"], "ci_low": ev["ci_low"], "ci_high": ev["ci_high"],
-            "n_prompts": ev["n_prompts"], "mean_response_tokens": ev["mean_response_tokens"],
+            "benchmark": s["benchmark"], "algorithm": s["algorithm"], "round": s["round"],
+            "model_id": ev["model_id"], "win_rate": ev["win_rate"], "ci_low": ev["ci_low"], "ci_high": ev["ci_high"],
+            "lc_win_rate": ev.get("lc_win_rate"), "n_prompts": ev["n_prompts"],
+            "mean_response_tokens": ev["mean_response_tokens"], "baseline": ev["baseline"],
             "samples_cum": counts.get("samples_cum", 0), "judge_calls_cum": counts.get("judge_calls_cum", 0),
             "train_tokens": counts.get("train_tokens", 0), "train_examples": counts.get("train_examples", 0),
             "final_loss": man.get("final_loss"), "train_s": (man.get("timings") or {}).get("total_s"),
+            "source": str(s["path"]),
         })
-    return pd.DataFrame(rows).sort_values(["round", "algorithm"], key=None).reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    df["is_sft"] = df.algorithm == "sft"
+    df = df.sort_values(["benchmark", "is_sft", "algorithm", "round"], ascending=[True, False, True, True])
+    return df.drop(columns="is_sft").reset_index(drop=True)
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -38,54 +50,71 @@ def _md_table(df: pd.DataFrame) -> str:
         cells = []
         for c in cols:
             v = r[c]
-            cells.append(f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v)))
+            if v is None or (isinstance(v, float) and v != v):
+                cells.append("")
+            else:
+                cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_report(entries: list[dict], out_dir: str | Path, study: dict, provenance: dict) -> pd.DataFrame:
-    df = collect(entries)
-    df = pd.concat([df[df.algorithm == "sft"], df[df.algorithm != "sft"].sort_values(["algorithm", "round"])])
-    df = df.reset_index(drop=True)
-    any_eval = read_json(entries[0]["eval"])
+def _provenance_line(ev: dict) -> str:
+    judge = ev["judge"]
+    judge_txt = judge.get("name", "?") + (f" (criteria: {', '.join(judge['criteria'])})" if "criteria" in judge else "")
+    return (f"Judge: {judge_txt}. Baseline: `{ev['baseline']}`. Data: `{ev['data']}` ({ev['n_prompts']} prompts). "
+            f"CI: {ev['ci_level']:.0%} {ev['ci_method']}." + (f" LC GLM: {ev['lc_glm']}." if ev.get("lc_glm") else ""))
+
+
+def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
+                 provenance: dict) -> pd.DataFrame:
+    df = collect(models, scores)
+    benches = [b for b in config["evaluation"]["benchmarks"] if b in set(df.benchmark)]
+    primary = benches[0]
+    first_file = {b: next(s["path"] for s in scores if s["benchmark"] == b) for b in benches}
     with atomic_path(out_dir, is_dir=True) as tmp:
         df.to_csv(tmp / "comparison.csv", index=False, float_format="%.6f")
         figs = tmp / "figures"
         figs.mkdir()
-        _plot(df, figs)
-        main = df[["algorithm", "round", "win_rate", "ci_low", "ci_high", "mean_response_tokens", "final_loss"]]
-        trained = df[df.algorithm != "sft"]
-        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens"]].copy()
-        eff["win_rate_gain_per_1k_judge_calls"] = [
-            (w - 0.5) / (j / 1000.0) if j else float("nan") for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
+        prim = df[df.benchmark == primary]
+        _plot(prim, figs, primary)
+        trained = prim[prim.algorithm != "sft"]
         last = trained.sort_values("round").groupby("algorithm").tail(1).sort_values("win_rate", ascending=False)
-        summary = last[["algorithm", "round", "win_rate", "ci_low", "ci_high", "samples_cum", "judge_calls_cum"]]
-        md = [f"# Comparison report — {study.get('name', 'study')}", "",
-              f"Judge: `{any_eval['judge']}`. Baseline: the SFT model's greedy responses. Data: "
-              f"`{any_eval['data']}` ({any_eval['n_prompts']} held-out prompts). CI: {any_eval['ci_level']:.0%} "
-              f"{any_eval['ci_method']}.", "",
-              "## Summary (last round of each algorithm, best first)", "", _md_table(summary), "",
-              "## Held-out win rate against the SFT model", "",
-              "The SFT row is the model judged against itself (0.5 by construction).", "",
-              _md_table(main), "",
-              "![win rate vs round](figures/winrate_vs_round.png)", "",
-              "![win rate vs mean response length](figures/winrate_vs_length.png)", "",
-              "## Sample efficiency", "",
-              "`samples_cum` / `judge_calls_cum`: responses generated and judge comparisons made for this "
-              "algorithm's training data up to this round (the shared round-1 data counts for every algorithm "
-              "that used it; SPAC's self-play samples need no judge). `train_tokens`: tokens through the "
-              "policy in this round.", "",
-              _md_table(eff), "",
-              "![win rate vs samples](figures/winrate_vs_samples.png)", "",
-              "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", "",
-              "---",
-              f"Generated from commit `{provenance.get('commit')}`{' (dirty tree)' if provenance.get('dirty') else ''}, "
-              f"config hash `{provenance.get('config_hash', '')[:16]}`."]
+        md = [f"# Comparison report — {config['study'].get('name', 'study')}", "",
+              f"Every number below is read from the files named in `comparison.csv` (column `source`) under "
+              f"`results/eval/`; rows are algorithm × round, with the SFT model as round 0. Primary benchmark: "
+              f"`{primary}`.", "",
+              f"## Summary ({primary}, last round of each algorithm, best first)", "",
+              _md_table(last[["algorithm", "round", "win_rate", "ci_low", "ci_high", "samples_cum", "judge_calls_cum"]]),
+              ""]
+        for b in benches:
+            sub = df[df.benchmark == b]
+            cols = ["algorithm", "round", "win_rate", "ci_low", "ci_high"]
+            if b == "alpaca_eval":
+                cols.append("lc_win_rate")
+            cols += ["mean_response_tokens"]
+            md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b])), "",
+                   _md_table(sub[cols]), ""]
+        md += ["![win rate vs round](figures/winrate_vs_round.png)", "",
+               "![win rate vs mean response length](figures/winrate_vs_length.png)", "",
+               "## Sample efficiency", "",
+               "`samples_cum` / `judge_calls_cum`: responses generated and judge comparisons made for this "
+               "algorithm's training data up to this round (the shared round-1 data counts for every algorithm "
+               "that used it; SPAC's self-play samples need no judge). `train_tokens`: tokens through the "
+               f"policy in this round. Win rate: `{primary}`.", ""]
+        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens", "final_loss"]].copy()
+        eff["gain_per_1k_judge_calls"] = [(w - 0.5) / (j / 1000.0) if j else float("nan")
+                                          for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
+        md += [_md_table(eff), "",
+               "![win rate vs samples](figures/winrate_vs_samples.png)", "",
+               "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", "",
+               "---",
+               f"Generated from commit `{provenance.get('commit')}`{' (dirty tree)' if provenance.get('dirty') else ''}, "
+               f"config hash `{provenance.get('config_hash', '')[:16]}`."]
         (tmp / "comparison.md").write_text("\n".join(md) + "\n")
     return df
 
 
-def _plot(df: pd.DataFrame, figs: Path) -> None:
+def _plot(df: pd.DataFrame, figs: Path, bench: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,7 +132,7 @@ def _plot(df: pd.DataFrame, figs: Path) -> None:
             ax.errorbar(sub[x], sub["win_rate"], yerr=yerr, marker="o", capsize=3, label=algo)
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_xlabel(label)
-        ax.set_ylabel("win rate vs SFT")
+        ax.set_ylabel(f"{bench} win rate")
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(figs / f"{name}.png", dpi=120, metadata={"Software": None})

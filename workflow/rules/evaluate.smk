@@ -1,12 +1,48 @@
-# Every model (SFT and each algorithm x round) answers the held-out prompts greedily; each answer
-# is judged against the SFT model's answer to the same prompt.
+# Every model (SFT and each algorithm x round) answers each benchmark's prompts greedily. The
+# held-out prompts double as the offline ("builtin") AlpacaEval / Arena-Hard prompt set, with the
+# SFT model's answers as reference, so they are generated once per model.
+BENCHES = config["evaluation"]["benchmarks"]
+EXTERNAL = [b for b in ("alpaca_eval", "arena_hard") if b in BENCHES and config["evaluation"][b]["source"] != "builtin"]
+
+
+def prompt_set(bench):
+    return bench if bench in EXTERNAL else "heldout"
+
+
+def reference_for(bench):
+    """(answers file, name) of the benchmark's baseline: the reference file, or the SFT model's answers."""
+    if bench in EXTERNAL:
+        return f"{R}/prompts/eval_{bench}_reference.jsonl", "auto"
+    return f"{R}/eval/sft/heldout_generations.jsonl", "sft"
+
+
+wildcard_constraints:
+    promptset="heldout|alpaca_eval|arena_hard",
+    bench="alpaca_eval|arena_hard",
+
+
+rule bench_data:
+    output:
+        prompts=f"{R}/prompts/eval_{{bench}}.jsonl",
+        reference=f"{R}/prompts/eval_{{bench}}_reference.jsonl",
+    params:
+        bench=lambda w: jq(config["evaluation"][w.bench]),
+    resources:
+        mem_mb=2000,
+    log:
+        f"{R}/logs/bench_data/{{bench}}.log",
+    shell:
+        "gamealign bench-data --bench {wildcards.bench} --params {params.bench:q} "
+        "--out-prompts {output.prompts} --out-reference {output.reference} > {log} 2>&1"
+
+
 rule eval_generate:
     input:
         model=lambda w: model_for_id(w.model_id),
-        prompts=f"{R}/prompts/eval_heldout.jsonl",
+        prompts=f"{R}/prompts/eval_{{promptset}}.jsonl",
     output:
-        gens=f"{R}/eval/{{model_id}}/heldout_generations.jsonl",
-        stats=f"{R}/eval/{{model_id}}/heldout_generations.stats.json",
+        gens=f"{R}/eval/{{model_id}}/{{promptset}}_generations.jsonl",
+        stats=f"{R}/eval/{{model_id}}/{{promptset}}_generations.stats.json",
     params:
         evaluation=jq(config["evaluation"]),
         seed=derive_seed(SEED, "eval_generate"),
@@ -15,7 +51,7 @@ rule eval_generate:
     resources:
         mem_mb=4000,
     log:
-        f"{R}/logs/eval/{{model_id}}_generate.log",
+        f"{R}/logs/eval/{{model_id}}_{{promptset}}_generate.log",
     shell:
         "gamealign sample --greedy --model {input.model} --prompts {input.prompts} --out {output.gens} "
         "--stats {output.stats} --params {params.evaluation:q} --seed {params.seed} {params.system} "
@@ -44,3 +80,28 @@ rule eval_winrate:
         "--baseline {input.baseline} --judge {params.judge:q} --out {output.score} "
         "--judgments {output.judgments} --cache {params.cache} --ci-level {params.ci} "
         "--seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"
+
+
+rule eval_score:
+    input:
+        candidate=lambda w: f"{R}/eval/{w.model_id}/{prompt_set(w.bench)}_generations.jsonl",
+        reference=lambda w: reference_for(w.bench)[0],
+        prompts=lambda w: f"{R}/prompts/eval_{prompt_set(w.bench)}.jsonl",
+    output:
+        score=f"{R}/eval/{{model_id}}/{{bench}}.json",
+        judgments=f"{R}/eval/{{model_id}}/{{bench}}_judgments.jsonl",
+    params:
+        judge=jq(config["judge"]),
+        evaluation=jq(config["evaluation"]),
+        reference_name=lambda w: reference_for(w.bench)[1],
+        seed=lambda w: derive_seed(SEED, "eval_score", w.bench),
+        cache=f"{R}/cache/judge.sqlite",
+    resources:
+        mem_mb=2000,
+    log:
+        f"{R}/logs/eval/{{model_id}}_{{bench}}.log",
+    shell:
+        "gamealign score --bench {wildcards.bench} --prompts {input.prompts} --candidate {input.candidate} "
+        "--reference {input.reference} --reference-name {params.reference_name} --judge {params.judge:q} "
+        "--params {params.evaluation:q} --out {output.score} --judgments {output.judgments} "
+        "--cache {params.cache} --seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"

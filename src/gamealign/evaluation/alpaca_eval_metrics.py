@@ -48,11 +48,30 @@ def offline_glm_inputs(n_instructions: int):
             glm.hf_hub_download = original
 
 
+MIN_LC_INSTRUCTIONS = 10
+
+
 def length_controlled(annotations: pd.DataFrame, offline: bool = True) -> dict:
-    """Raw and LC win rates (in %) with standard errors, from alpaca_eval's own code."""
+    """Raw and LC win rates (in %) with standard errors, from alpaca_eval's own code.
+
+    LC is reported as NaN with the reason when the GLM cannot be estimated: fewer than
+    MIN_LC_INSTRUCTIONS instructions (its 5-fold CV), or no variation in the length difference.
+    """
     import alpaca_eval.metrics.glm_winrate as glm
 
     ann = annotations.copy()
+    delta = ann["output_1"].str.len() - ann["output_2"].str.len()
+    reason = None
+    if len(ann) < MIN_LC_INSTRUCTIONS:
+        reason = f"not estimable: {len(ann)} instructions (< {MIN_LC_INSTRUCTIONS})"
+    elif delta.std() == 0 or delta.isna().any():
+        reason = "not estimable: the length difference does not vary"
+    if reason:
+        from alpaca_eval.metrics.winrate import get_winrate
+
+        out = get_winrate(ann)
+        return {**{k: float(v) for k, v in out.items()}, "length_controlled_winrate": float("nan"),
+                "lc_standard_error": float("nan"), "lc_glm": reason}
     if offline:
         with offline_glm_inputs(len(ann)) as g:
             out = g.get_length_controlled_winrate(ann, glm_info=g.GLM_INFO["length_controlled_minimal"],
