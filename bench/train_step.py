@@ -1,0 +1,205 @@
+"""Training-step throughput and peak memory: our DPO step vs a naive step vs TRL's DPOTrainer.
+
+All variants run on the same model and the same pairs in one process and print tokens/s, peak
+memory and ratios against each other (never asserted: this is a benchmark, not a test).
+
+  ours        policy forward/backward only; frozen log-probs precomputed once; response-only,
+              chunked selective log-softmax (no full-vocabulary logits); bf16 autocast on CUDA
+  naive       the textbook step: reference forward every step + full-vocabulary log_softmax
+  trl         TRL DPOTrainer (loss_type sigmoid) with its defaults            (if trl is installed)
+  trl-pre     TRL DPOTrainer with precompute_ref_log_probs=True               (if trl is installed)
+
+Usage: python bench/train_step.py --model results/sft/model --pairs 32 --seq-len 512 --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def make_pairs(tokenizer, n_pairs, seq_len, prompt_len, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    vocab = tokenizer.vocab_size
+    low = 1000  # stay clear of special tokens
+    out = []
+    for _ in range(n_pairs):
+        prompt = torch.randint(low, vocab, (prompt_len,), generator=g).tolist()
+        chosen = torch.randint(low, vocab, (seq_len - prompt_len,), generator=g).tolist()
+        rejected = torch.randint(low, vocab, (seq_len - prompt_len,), generator=g).tolist()
+        out.append((prompt, chosen, rejected))
+    return out
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak(device):
+    return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+
+
+def bench_ours(model, pairs, steps, warmup, device, chunk=4096):
+    from gamealign.logprobs import sequence_logprobs
+
+    seqs = [(p + c, len(p)) for p, c, _ in pairs] + [(p + r, len(p)) for p, _, r in pairs]
+    ids = torch.tensor([s for s, _ in seqs], device=device)
+    attn = torch.ones_like(ids)
+    resp = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (_, n_prompt) in enumerate(seqs):
+        resp[i, n_prompt:] = True
+    model.eval()
+    with torch.no_grad(), _autocast(device):  # frozen log-probs: once per round, not per step
+        ref = sequence_logprobs(model, ids, attn, resp, chunk).float()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-7)
+    n = len(pairs)
+    return _timed(lambda: _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device), steps, warmup, device,
+                  int(attn.sum()))
+
+
+def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device):
+    from gamealign.algorithms.dpo import dpo_loss
+    from gamealign.logprobs import sequence_logprobs
+
+    with _autocast(device):
+        lp = sequence_logprobs(model, ids, attn, resp, chunk).float()
+    loss, _ = dpo_loss(lp[:n], lp[n:], ref[:n], ref[n:], 0.1)
+    loss.mean().backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def bench_naive(model, ref_model, pairs, steps, warmup, device):
+    seqs = [p + c for p, c, _ in pairs] + [p + r for p, _, r in pairs]
+    ids = torch.tensor(seqs, device=device)
+    mask = torch.zeros_like(ids, dtype=torch.float)
+    for i, (p, _, _) in enumerate(pairs + pairs):
+        mask[i, len(p):] = 1
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-7)
+    n = len(pairs)
+
+    def logp(m):
+        with _autocast(device):
+            logits = m(input_ids=ids).logits[:, :-1].float()
+        lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+        return (lp * mask[:, 1:]).sum(-1)
+
+    def step():
+        with torch.no_grad():
+            ref = logp(ref_model)
+        lp = logp(model)
+        h = (lp[:n] - ref[:n]) - (lp[n:] - ref[n:])
+        (-F.logsigmoid(0.1 * h)).mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return _timed(step, steps, warmup, device, ids.numel())
+
+
+def bench_trl(model_dir, tokenizer, pairs, steps, warmup, device, precompute, seq_len):
+    import datasets
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    dec = lambda t: tokenizer.decode(t)
+    ds = datasets.Dataset.from_list([{"prompt": dec(p), "chosen": dec(c), "rejected": dec(r)} for p, c, r in pairs])
+    times = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            _sync(device)
+            times.append(time.perf_counter())
+
+    cfg = DPOConfig(output_dir="/tmp/trl-bench", per_device_train_batch_size=len(pairs), max_steps=steps + warmup,
+                    max_length=seq_len, loss_type=["sigmoid"], beta=0.1, learning_rate=1e-7, logging_steps=10**9,
+                    save_strategy="no", report_to=[], precompute_ref_log_probs=precompute, bf16=device.type == "cuda",
+                    use_cpu=device.type != "cuda", dataloader_drop_last=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    trainer = DPOTrainer(model=model, args=cfg, train_dataset=datasets.concatenate_datasets([ds] * (steps + warmup)),
+                         processing_class=tokenizer, callbacks=[Timer()])
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    _sync(device)
+    times.append(time.perf_counter())
+    per_step = (times[-1] - times[warmup]) / steps
+    tokens = sum(len(tokenizer(dec(p) + dec(c)).input_ids[:seq_len]) + len(tokenizer(dec(p) + dec(r)).input_ids[:seq_len])
+                 for p, c, r in pairs)
+    return {"s_per_step": per_step, "tokens_per_step": tokens, "tokens_per_s": tokens / per_step,
+            "peak_gib": _peak(device)}
+
+
+def _autocast(device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+
+def _timed(step, steps, warmup, device, tokens):
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    dt = (time.perf_counter() - t0) / steps
+    return {"s_per_step": dt, "tokens_per_step": tokens, "tokens_per_s": tokens / dt, "peak_gib": _peak(device)}
+
+
+def main():
+    from gamealign.models import load_model
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--pairs", type=int, default=32)
+    ap.add_argument("--seq-len", type=int, default=512)
+    ap.add_argument("--prompt-len", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--impl", nargs="+", default=["ours", "naive", "trl", "trl-pre"])
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _, tok = load_model(a.model)
+    pairs = make_pairs(tok, a.pairs, a.seq_len, a.prompt_len)
+    results = {}
+    for impl in a.impl:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            if impl == "ours":
+                model, _ = load_model(a.model)
+                results[impl] = bench_ours(model.to(device), pairs, a.steps, a.warmup, device)
+            elif impl == "naive":
+                model, _ = load_model(a.model)
+                ref, _ = load_model(a.model)
+                results[impl] = bench_naive(model.to(device), ref.to(device).eval(), pairs, a.steps, a.warmup, device)
+            elif impl in ("trl", "trl-pre"):
+                results[impl] = bench_trl(a.model, tok, pairs, a.steps, a.warmup, device, impl == "trl-pre", a.seq_len)
+        except ImportError as exc:
+            results[impl] = {"skipped": f"{type(exc).__name__}: {exc}"}
+        model = ref = None
+        print(impl, json.dumps(results[impl]), flush=True)
+    print(f"\ndevice: {torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu'}; "
+          f"{a.pairs} pairs x {a.seq_len} tokens; {a.steps} timed steps after {a.warmup} warm-up")
+    base = results.get("ours", {})
+    for other in ("naive", "trl", "trl-pre"):
+        r = results.get(other, {})
+        if "tokens_per_s" in base and "tokens_per_s" in r:
+            print(f"ours vs {other}: {base['tokens_per_s'] / r['tokens_per_s']:.2f}x tokens/s, "
+                  f"peak memory {base['peak_gib']:.2f} vs {r['peak_gib']:.2f} GiB")
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
