@@ -68,7 +68,10 @@ def cmd_sample(a):
                            system_prompt=a.system_prompt, desc=f"sampling {a.out}")
     write_jsonl(a.out, rows)
     if a.stats:
-        write_json(a.stats, {**stats, "model": a.model, "prompts": a.prompts, "params": p, "seed": a.seed})
+        from .provenance import manifest
+
+        write_json(a.stats, {**manifest("sample", p, a.seed, model=a.model, prompts=a.prompts, greedy=a.greedy),
+                             **stats})
     print(json.dumps(stats))
 
 
@@ -92,7 +95,10 @@ def cmd_annotate(a):
     df = pd.DataFrame(rows, columns=["prompt_id", "i", "j", "p"]).astype({"i": "int32", "j": "int32", "p": "float64"})
     with atomic_path(a.out) as tmp:
         df.to_parquet(tmp, index=False)
-    write_json(a.stats, {**stats, "judge": judge.identity()})
+    from .provenance import manifest
+
+    write_json(a.stats, {**manifest("annotate", a.judge, None, samples=a.samples, prompts=a.prompts,
+                                    judge_identity=judge.identity()), **stats})
     print(json.dumps(stats))
 
 

@@ -34,7 +34,7 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
             "mean_response_tokens": ev["mean_response_tokens"], "baseline": ev["baseline"],
             "samples_cum": counts.get("samples_cum", 0), "judge_calls_cum": counts.get("judge_calls_cum", 0),
             "train_tokens": counts.get("train_tokens", 0), "train_examples": counts.get("train_examples", 0),
-            "final_loss": man.get("final_loss"), "train_s": (man.get("timings") or {}).get("total_s"),
+            "final_loss": man.get("final_loss"),
             "source": str(s["path"]),
         })
     df = pd.DataFrame(rows)

@@ -16,6 +16,7 @@ Batch tensors seen by `loss` (B examples, n responses each, in the order of `Exa
 
 from __future__ import annotations
 
+import abc
 import random
 from dataclasses import dataclass, field
 
@@ -43,7 +44,7 @@ class Example:
     fields: dict[str, float | list[float]] = field(default_factory=dict)
 
 
-class Algorithm:
+class Algorithm(abc.ABC):
     name: str = ""
     online: bool = True
     needs_annotations: bool = True
@@ -52,11 +53,13 @@ class Algorithm:
     def __init__(self, **hparams):
         self.hparams = hparams
 
+    @abc.abstractmethod
     def build_examples(self, groups: list[Group], rng: random.Random) -> list[Example]:
-        raise NotImplementedError
+        """Training examples from each prompt's annotated group of K responses."""
 
+    @abc.abstractmethod
     def loss(self, batch: dict):
-        raise NotImplementedError
+        """(mean loss, metrics dict) from the batch tensors described in the module docstring."""
 
 
 REGISTRY: dict[str, type[Algorithm]] = {}

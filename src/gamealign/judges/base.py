@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import sqlite3
@@ -15,7 +16,7 @@ class JudgeInputError(ValueError):
     pass
 
 
-class Judge:
+class Judge(abc.ABC):
     """Subclasses implement `compare(prompt, a, b) -> P(a ≻ b)` for one ordered pair."""
 
     name = "judge"
@@ -24,8 +25,9 @@ class Judge:
         """What determines this judge's answers (cache key and provenance)."""
         return {"name": self.name}
 
+    @abc.abstractmethod
     def compare(self, prompt: dict, a: str, b: str) -> float:
-        raise NotImplementedError
+        """P(a ≻ b) for one ordered pair of responses to `prompt`."""
 
     def judge(self, prompt: dict, responses: list[str]) -> np.ndarray:
         n = len(responses)
