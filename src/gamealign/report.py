@@ -70,7 +70,10 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
     df = collect(models, scores)
     benches = [b for b in config["evaluation"]["benchmarks"] if b in set(df.benchmark)]
     primary = benches[0]
-    first_file = {b: next(s["path"] for s in scores if s["benchmark"] == b) for b in benches}
+    # the provenance line of each table is read from a trained model's score file (the SFT row is
+    # the baseline against itself, with no bootstrap and no LC fit)
+    first_file = {b: next((s["path"] for s in scores if s["benchmark"] == b and s["algorithm"] != "sft"),
+                          next(s["path"] for s in scores if s["benchmark"] == b)) for b in benches}
     with atomic_path(out_dir, is_dir=True) as tmp:
         df.to_csv(tmp / "comparison.csv", index=False, float_format="%.6f")
         figs = tmp / "figures"
@@ -94,6 +97,9 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
             cols += ["mean_response_tokens"]
             md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b])), "",
                    _md_table(sub[cols]), ""]
+            if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
+                md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
+                       "have the same lengths as the reference's); the reason is in its `alpaca_eval.json`.", ""]
         md += ["![win rate vs round](figures/winrate_vs_round.png)", "",
                "![win rate vs mean response length](figures/winrate_vs_length.png)", "",
                "## Sample efficiency", "",
