@@ -14,7 +14,15 @@ from gamealign.algorithms.ipo import ipo_loss
 from gamealign.algorithms.sppo import sppo_loss
 from gamealign.algorithms.wind import wind_loss
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Exact comparisons need float64; restore the default afterwards (other modules use float32)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def minimise(loss_fn, n, init=None, iters=200):

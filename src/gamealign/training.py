@@ -130,7 +130,7 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc) -> torch.Te
     model.eval()
     flat = [seq for ex in encoded for seq in ex]
     order = sorted(range(len(flat)), key=lambda i: len(flat[i][0]))
-    out = torch.zeros(len(flat))
+    out = torch.zeros(len(flat), dtype=torch.float32)
     for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
         idx = order[s:s + batch_size]
         ids, attn, resp = batch_sequences([flat[i] for i in idx], pad_id, model.device)
