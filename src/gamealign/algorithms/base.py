@@ -88,6 +88,16 @@ def best_worst(group: Group) -> tuple[int, int] | None:
     return w, l
 
 
+def best_worst_examples(groups: list[Group]) -> list[Example]:
+    """One (best, worst) pair per prompt by K-sample win rate; prompts whose responses all tie are skipped."""
+    out = []
+    for g in groups:
+        pair = best_worst(g)
+        if pair:
+            out.append(Example(g.prompt_id, [g.responses[pair[0]], g.responses[pair[1]]]))
+    return out
+
+
 def _match(P: np.ndarray, a: int, b: int, rng: random.Random) -> tuple[int, int]:
     """(winner, loser) of one match: P[a, b] > ½ wins, an exact tie is a coin flip."""
     p = P[a, b]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .base import Algorithm, Example, best_worst, register
+from .base import Algorithm, best_worst_examples, register
 
 
 def dpo_loss(logp_w, logp_l, ref_w, ref_l, beta: float):
@@ -27,12 +27,7 @@ class DPO(Algorithm):
     frozen = ("ref",)
 
     def build_examples(self, groups, rng):
-        out = []
-        for g in groups:
-            pair = best_worst(g)
-            if pair:
-                out.append(Example(g.prompt_id, [g.responses[pair[0]], g.responses[pair[1]]]))
-        return out
+        return best_worst_examples(groups)
 
     def loss(self, batch):
         beta = self.hparams["beta"]

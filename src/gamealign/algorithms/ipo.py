@@ -10,7 +10,7 @@ by K-sample win rate (online: sampled from the algorithm's own iterate each roun
 
 from __future__ import annotations
 
-from .base import Algorithm, Example, best_worst, register
+from .base import Algorithm, best_worst_examples, register
 
 
 def ipo_loss(logp_w, logp_l, ref_w, ref_l, tau: float):
@@ -25,8 +25,7 @@ class IPO(Algorithm):
     frozen = ("ref",)
 
     def build_examples(self, groups, rng):
-        return [Example(g.prompt_id, [g.responses[w], g.responses[l]]) for g in groups
-                for w, l in [best_worst(g) or (None, None)] if w is not None]
+        return best_worst_examples(groups)
 
     def loss(self, batch):
         lp, ref = batch["logp"], batch["ref"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .base import Algorithm, Example, best_worst, register
+from .base import Algorithm, best_worst_examples, register
 
 
 def iterative_dpo_loss(logp_w, logp_l, prev_w, prev_l, beta: float, label_smoothing: float):
@@ -29,8 +29,7 @@ class IterativeDPO(Algorithm):
     frozen = ("prev",)
 
     def build_examples(self, groups, rng):
-        return [Example(g.prompt_id, [g.responses[w], g.responses[l]]) for g in groups
-                for w, l in [best_worst(g) or (None, None)] if w is not None]
+        return best_worst_examples(groups)
 
     def loss(self, batch):
         lp, prev = batch["logp"], batch["prev"]

@@ -27,7 +27,7 @@ def _load(prompts_path, candidate_path, reference_path):
     return prompts, cand, ref, ids
 
 
-class _CachedJudge:
+class CachedJudge:
     def __init__(self, judge_cfg, cache_path):
         self.judge = make_judge(judge_cfg)
         self.identity = self.judge.identity()
@@ -52,7 +52,7 @@ def score_alpaca_eval(*, prompts_path, candidate_path, reference_path, reference
     from .alpaca_eval_metrics import length_controlled, to_annotations
 
     prompts, cand, ref, ids = _load(prompts_path, candidate_path, reference_path)
-    judge = _CachedJudge(judge_cfg, cache_path)
+    judge = CachedJudge(judge_cfg, cache_path)
     rows = [{"prompt_id": i, "p_model_wins": judge(prompts[i], cand[i]["text"], ref[i]["text"]),
              "model_chars": len(cand[i]["text"]), "reference_chars": len(ref[i]["text"])} for i in ids]
     p = [r["p_model_wins"] for r in rows]
@@ -80,7 +80,7 @@ def score_alpaca_eval(*, prompts_path, candidate_path, reference_path, reference
 def score_arena_hard(*, prompts_path, candidate_path, reference_path, reference_name, judge_cfg, out_json,
                      out_judgments, cache_path=None, n_boot=100, ci_level=0.95, seed=0, model_id="") -> dict:
     prompts, cand, ref, ids = _load(prompts_path, candidate_path, reference_path)
-    judge = _CachedJudge(judge_cfg, cache_path)
+    judge = CachedJudge(judge_cfg, cache_path)
     model, base = model_id or "model", f"baseline:{reference_name}"
     rows, battles = [], []
     for i in ids:

@@ -7,7 +7,7 @@ with a percentile-bootstrap CI over prompts. The raw judgments are written next 
 from __future__ import annotations
 
 from ..io import read_jsonl, write_json, write_jsonl
-from ..judges import JudgeCache, make_judge
+from .scoring import CachedJudge
 from .stats import bootstrap_mean_ci
 
 
@@ -22,31 +22,14 @@ def judge_against_baseline(*, prompts_path, candidate_path, baseline_path, judge
         if missing:
             raise ValueError(f"{candidate_path if name == 'candidate' else baseline_path}: "
                              f"no response for {len(missing)} held-out prompt(s), e.g. {missing[0]}")
-    judge = make_judge(judge_cfg)
-    cache = JudgeCache(cache_path)
-    identity = judge.identity()
-    rows, calls = [], 0
-    keys = {i: JudgeCache.key(identity, prompts[i], cand[i]["text"], base[i]["text"]) for i in ids}
-    known = cache.get_many(list(keys.values()))
-    fresh = {}
-    for i in ids:
-        a, b = cand[i]["text"], base[i]["text"]
-        if a == b:
-            p = 0.5
-        elif keys[i] in known:
-            p = known[keys[i]]
-        else:
-            p = judge.compare(prompts[i], a, b)
-            fresh[keys[i]] = p
-            calls += 1
-        rows.append({"prompt_id": i, "p_candidate_wins": p, "candidate_tokens": cand[i].get("n_tokens"),
-                     "baseline_tokens": base[i].get("n_tokens")})
-    cache.put_many(fresh)
+    judge = CachedJudge(judge_cfg, cache_path)
+    rows = [{"prompt_id": i, "p_candidate_wins": judge(prompts[i], cand[i]["text"], base[i]["text"]),
+             "candidate_tokens": cand[i].get("n_tokens"), "baseline_tokens": base[i].get("n_tokens")} for i in ids]
     mean, lo, hi = bootstrap_mean_ci([r["p_candidate_wins"] for r in rows], ci_level, seed=seed)
     lengths = [cand[i].get("n_tokens") or 0 for i in ids]
     result = {"benchmark": "heldout_winrate", "model_id": model_id, "win_rate": mean, "ci_low": lo, "ci_high": hi,
               "ci_level": ci_level, "ci_method": "percentile bootstrap over prompts (2000 resamples)",
-              "n_prompts": len(ids), "judge": identity, "judge_calls": calls, "baseline": baseline_id,
+              "n_prompts": len(ids), "judge": judge.identity, "judge_calls": judge.calls, "baseline": baseline_id,
               "data": str(prompts_path), "mean_response_tokens": sum(lengths) / len(lengths),
               "judgments_file": str(out_judgments)}
     write_jsonl(out_judgments, rows)
