@@ -7,17 +7,9 @@ Sources: a local file in the benchmark's own release format (offline), or the hu
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 from ..io import DataError, read_json, read_jsonl
 
 ALPACA_EVAL_HUB = ("tatsu-lab/alpaca_eval", "alpaca_eval_gpt4_baseline")  # dataset id, config
-
-
-def _pid(prefix: str, text: str) -> str:
-    return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def load_alpaca_eval(path: str | None, limit: int | None = None) -> tuple[list[dict], list[dict]]:
@@ -82,13 +74,3 @@ def load_arena_hard(questions: str, answers: str | None, limit: int | None = Non
             raise DataError(f"{answers}: no baseline answer for {len(missing)} question(s), e.g. {missing[0]}")
         refs = [by_uid[p["id"]] for p in prompts]
     return prompts, refs
-
-
-def write_json_lines(path: Path, rows: list[dict]) -> None:
-    from ..io import write_jsonl
-
-    write_jsonl(path, rows)
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, sort_keys=True)
