@@ -319,10 +319,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .config import ConfigError
     from .io import DataError
+    from .judges.base import JudgeInputError, JudgeServiceError
 
     try:
         args.func(args)
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, JudgeInputError, JudgeServiceError, FileNotFoundError) as exc:
         print(f"gamealign {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -71,9 +71,22 @@ def validate_config(config: dict, schema: dict | None = None, check_paths: bool 
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError(_describe(errors[0]))
+    _check_combinations(config)
     if check_paths:
         _check_paths(config)
     return config
+
+
+def _check_combinations(config: dict) -> None:
+    benches = config["evaluation"]["benchmarks"]
+    if benches[0] == "open_llm":
+        raise ConfigError("config key 'evaluation.benchmarks': the first benchmark is the report's primary and must "
+                          "be a win-rate benchmark (heldout, alpaca_eval or arena_hard), not open_llm")
+    judge = config["judge"]
+    if judge["name"] in ("reward_model", "pairwise_model") and not judge.get("path"):
+        raise ConfigError(f"config key 'judge.path': required when judge.name is '{judge['name']}'")
+    if judge["name"] == "http" and not judge["http"].get("base_url"):
+        raise ConfigError("config key 'judge.http.base_url': required when judge.name is 'http'")
 
 
 def _check_paths(config: dict) -> None:
@@ -93,6 +106,12 @@ def _check_paths(config: dict) -> None:
         raise ConfigError(f"config key 'prompts.path': required when prompts.source is '{prompts['source']}'")
     if prompts["source"] == "file" and not Path(prompts["path"]).exists():
         raise ConfigError(f"config key 'prompts.path': no such file: {prompts['path']}")
+    judge = config["judge"]
+    if judge["name"] in ("reward_model", "pairwise_model") and not (Path(judge["path"]) / "config.json").exists():
+        raise ConfigError(f"config key 'judge.path': {judge['path']} is not a saved HF model (no config.json)")
+    lb = config["evaluation"]["open_llm"]
+    if "open_llm" in config["evaluation"]["benchmarks"] and lb["source"] == "local" and not Path(lb["data_dir"]).is_dir():
+        raise ConfigError(f"config key 'evaluation.open_llm.data_dir': no such folder: {lb['data_dir']}")
 
 
 def load_config(path: str | os.PathLike, check_paths: bool = True) -> dict:

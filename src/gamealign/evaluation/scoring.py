@@ -41,7 +41,7 @@ class CachedJudge:
         hit = self.cache.get_many([key])
         if key in hit:
             return hit[key]
-        p = float(self.judge.compare(prompt, a, b))
+        p = self.judge.preference(prompt, a, b)
         self.cache.put_many({key: p})
         self.calls += 1
         return p

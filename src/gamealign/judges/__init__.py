@@ -7,4 +7,4 @@ identical pairs are never judged twice.
 
 from __future__ import annotations
 
-from .base import Judge, JudgeCache, annotate_groups, make_judge  # noqa: F401
+from .base import Judge, JudgeCache, JudgeInputError, JudgeServiceError, annotate_groups, make_judge  # noqa: F401

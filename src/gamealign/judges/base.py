@@ -13,13 +13,23 @@ from tqdm.auto import tqdm
 
 
 class JudgeInputError(ValueError):
-    pass
+    """Input a judge refuses (an empty response under `on_empty: error`, a missing model, ...)."""
+
+
+class JudgeServiceError(RuntimeError):
+    """A remote judge that kept failing (timeouts, non-JSON or empty replies) after its retries."""
 
 
 class Judge(abc.ABC):
-    """Subclasses implement `compare(prompt, a, b) -> P(a ≻ b)` for one ordered pair."""
+    """Subclasses implement `compare(prompt, a, b) -> P(a ≻ b)` for one ordered pair of non-empty texts.
+
+    Callers use `preference`, which applies the `on_empty` policy first: an empty (whitespace-only)
+    response is never sent to the judge — with `lose` it loses to any non-empty response (P = 0) and
+    ties another empty one (P = ½); with `error` it is refused with a JudgeInputError.
+    """
 
     name = "judge"
+    on_empty = "lose"
 
     def identity(self) -> dict:
         """What determines this judge's answers (cache key and provenance)."""
@@ -29,12 +39,29 @@ class Judge(abc.ABC):
     def compare(self, prompt: dict, a: str, b: str) -> float:
         """P(a ≻ b) for one ordered pair of responses to `prompt`."""
 
+    def preference(self, prompt: dict, a: str, b: str) -> float:
+        for which, text in (("first", a), ("second", b)):
+            if not isinstance(text, str):
+                raise JudgeInputError(f"judge {self.name}: prompt {prompt.get('id', '?')}: the {which} response "
+                                      f"is {type(text).__name__}, not text")
+        empty_a, empty_b = not a.strip(), not b.strip()
+        if empty_a or empty_b:
+            if self.on_empty == "error":
+                raise JudgeInputError(f"judge {self.name}: prompt {prompt.get('id', '?')}: the "
+                                      f"{'first' if empty_a else 'second'} response is empty "
+                                      "(judge.on_empty is 'error')")
+            return 0.5 if empty_a and empty_b else (0.0 if empty_a else 1.0)
+        p = float(self.compare(prompt, a, b))
+        if not (0.0 <= p <= 1.0):
+            raise JudgeInputError(f"judge {self.name} returned P={p} outside [0, 1]")
+        return p
+
     def judge(self, prompt: dict, responses: list[str]) -> np.ndarray:
         n = len(responses)
         mat = np.full((n, n), 0.5)
         for i in range(n):
             for j in range(i + 1, n):
-                mat[i, j] = self.compare(prompt, responses[i], responses[j])
+                mat[i, j] = self.preference(prompt, responses[i], responses[j])
                 mat[j, i] = 1.0 - mat[i, j]
         return mat
 
@@ -111,9 +138,7 @@ def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, li
                 p = fresh[k]
                 hits += 1
             else:
-                p = float(judge.compare(prompt, resp[i], resp[j]))
-                if not 0.0 <= p <= 1.0:
-                    raise JudgeInputError(f"judge {judge.name} returned P={p} outside [0, 1]")
+                p = judge.preference(prompt, resp[i], resp[j])
                 fresh[k] = p
                 calls += 1
             rows.append({"prompt_id": pid, "i": i, "j": j, "p": p})
@@ -123,9 +148,26 @@ def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, li
 
 
 def make_judge(cfg: dict) -> Judge:
+    """The judge named by the config's `judge` section (DESIGN.md §5)."""
     name = cfg["name"]
     if name == "panel":
         from .panel import PanelJudge
 
-        return PanelJudge(cfg.get("criteria"))
-    raise ValueError(f"judge.name: unknown judge {name!r}")
+        judge = PanelJudge(cfg.get("criteria"))
+    elif name == "reward_model":
+        from .reward_model import RewardModelJudge
+
+        judge = RewardModelJudge(cfg.get("path"), max_length=cfg.get("max_length", 1024),
+                                 batch_size=cfg.get("batch_size", 8))
+    elif name == "pairwise_model":
+        from .pairwise_model import PairwiseModelJudge
+
+        judge = PairwiseModelJudge(cfg.get("path"), max_length=cfg.get("max_length", 1024))
+    elif name == "http":
+        from .http_judge import HTTPJudge
+
+        judge = HTTPJudge(**(cfg.get("http") or {}))
+    else:
+        raise JudgeInputError(f"judge.name: unknown judge {name!r}")
+    judge.on_empty = cfg.get("on_empty", "lose")
+    return judge
