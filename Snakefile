@@ -16,6 +16,9 @@ except ConfigError as exc:
     sys.exit(f"gamealign: invalid config: {exc}")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/prompts.smk"

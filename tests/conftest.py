@@ -64,11 +64,36 @@ def clone_project(src: Path, dest: Path, env) -> Path:
     return dest
 
 
+SHARED = REPO.parent / "shared"
+LEADERBOARD_DATA = SHARED / "data" / "open_llm_leaderboard"
+NO_LEADERBOARD_DATA = f"{LEADERBOARD_DATA} is absent (the Open LLM Leaderboard task data; see README)"
+
+
+def link_shared_data(parent: Path) -> None:
+    """Give projects under `parent` the repository's `../shared` (configs name ../shared/data/...)."""
+    if SHARED.is_dir() and not (parent / "shared").exists():
+        (parent / "shared").symlink_to(SHARED.resolve(), target_is_directory=True)
+
+
+def drop_leaderboard(project: Path, env) -> None:
+    """Without the task data, the smoke study runs without the open_llm benchmark."""
+    import yaml
+
+    path = project / "configs" / "smoke.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["evaluation"]["benchmarks"].remove("open_llm")
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    run("git -c user.name=t -c user.email=t@t commit -qam 'smoke: no leaderboard data'", project, env)
+
+
 @pytest.fixture(scope="session")
 def smoke_project(tmp_path_factory, env):
     """A project copy in which the smoke study has run once (uninterrupted), via real snakemake."""
     root = tmp_path_factory.mktemp("shared-parent")
     proj = clone_project(REPO, root / "a", env)
+    link_shared_data(root)
+    if not LEADERBOARD_DATA.is_dir():
+        drop_leaderboard(proj, env)
     proc = run([snakemake_bin(), "--cores", "2", "--configfile", "configs/smoke.yaml"], proj, env, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proj

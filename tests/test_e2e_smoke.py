@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import snakemake_bin
+from conftest import LEADERBOARD_DATA, NO_LEADERBOARD_DATA, snakemake_bin
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +91,46 @@ def test_every_contract_file_exists_and_parses(smoke):
     assert (R / "report/figures/winrate_vs_round.png").stat().st_size > 1000
 
 
+@pytest.mark.skipif(not LEADERBOARD_DATA.is_dir(), reason=NO_LEADERBOARD_DATA)
+def test_report_has_the_leaderboard_traced_to_lm_eval_output(smoke):
+    R = smoke
+    lb = pd.read_csv(R / "report/leaderboard.csv")
+    assert [(a, r) for a, r in zip(lb.algorithm, lb["round"])] == [("sft", 0), ("dpo", 2), ("inpo", 2), ("spac", 2),
+                                                                    ("wind", 2)]
+    report = (R / "report/comparison.md").read_text()
+    assert "## Open LLM Leaderboard v1 (lm-evaluation-harness)" in report
+    assert "winogrande: 5-shot pool: winogrande/train_l.jsonl" in report and "hellaswag: test = _approx" in report
+    tasks = ["arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"]
+    for _, row in lb.iterrows():
+        ev = json.loads(Path(row.source).read_text() if Path(row.source).exists() else (R.parent / row.source).read_text())
+        raw = json.loads((R / f"eval/{row.model_id}/open_llm_lmeval.json").read_text())
+        items = jsonl(R / f"eval/{row.model_id}/open_llm_samples.jsonl")
+        assert sorted(ev["tasks"]) == sorted(tasks) and ev["complete"] and ev["limit"] == 2
+        for t in tasks:
+            metric = {"gsm8k": "exact_match,strict-match", "arc_challenge": "acc_norm,none",
+                      "hellaswag": "acc_norm,none"}.get(t, "acc,none")
+            group = f"ga_{t}"
+            assert raw[t]["results"][group][metric] == pytest.approx(row[t]) == pytest.approx(ev["tasks"][t]["value"])
+            assert raw[t]["n-shot"][group] == {"arc_challenge": 25, "hellaswag": 10, "mmlu": 5, "truthfulqa_mc2": 0,
+                                               "winogrande": 5, "gsm8k": 5}[t]
+            per_item = [it for it in items if it["task"] == t]
+            assert len(per_item) == (4 if t == "mmlu" else 2)   # 2 items x (2 MMLU subjects)
+            key = metric.split(",")[0]
+            assert sum(it[key] for it in per_item) / len(per_item) == pytest.approx(row[t])
+        assert row.average == pytest.approx(sum(row[t] for t in tasks) / 6)
+        assert re.search(rf"\| {row.algorithm} \| {row['round']} \| {row.arc_challenge:.3f}", report)
+    assert (R / "report/figures/open_llm_vs_round.png").stat().st_size > 1000
+
+
+def test_snakemake_html_report_holds_the_figures_and_tables(smoke_project, env):
+    proc = subprocess.run([snakemake_bin(), "--cores", "1", "--configfile", "configs/smoke.yaml", "--report",
+                           "results/study-report.html"], cwd=smoke_project, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (smoke_project / "results/study-report.html").read_text(errors="replace")
+    for name in ("winrate_vs_round.png", "winrate_vs_samples.png", "winrate_vs_length.png", "comparison.csv"):
+        assert name in html, name
+
+
 def test_round1_data_is_shared_by_every_algorithm(smoke):
     for algo in ["dpo", "inpo", "wind", "spac"]:
         man = json.loads((smoke / f"runs/{algo}/r1/model/manifest.json").read_text())
@@ -121,6 +161,7 @@ def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
     # shared r1 + one per online or self-play algorithm per later round (inpo, wind, spac r2)
     assert jobs["sample"] == "4" and jobs["annotate"] == "3"
     assert jobs["train"] == "8" and jobs["eval_generate"] == "9" and jobs["eval_score"] == "18"
+    assert jobs["eval_leaderboard"] == "5"  # SFT + each algorithm's last round (open_llm.models: sft_and_last)
     proc = run_snakemake(repo, env, tmp_path, "-n")
     sample_outputs = re.findall(r"output: (results/runs/\S+/samples\.jsonl)", proc.stdout + proc.stderr)
     assert sorted(sample_outputs) == ["results/runs/inpo/r2/samples.jsonl", "results/runs/shared/r1/samples.jsonl",

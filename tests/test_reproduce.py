@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, clone_project, run, snakemake_bin
+from conftest import LEADERBOARD_DATA, REPO, clone_project, drop_leaderboard, link_shared_data, run, snakemake_bin
 
 pytestmark = pytest.mark.slow
 VENV = Path(sys.executable).parent.parent
@@ -60,6 +60,9 @@ def test_report_refuses_when_an_artifact_is_missing(smoke_project, env, tmp_path
 
 def test_sigkill_during_training_then_restart_matches_an_uninterrupted_run(smoke_project, env, tmp_path):
     d = clone_project(REPO, tmp_path / "d", env)
+    link_shared_data(tmp_path)
+    if not LEADERBOARD_DATA.is_dir():
+        drop_leaderboard(d, env)
     cmd = [snakemake_bin(), "--cores", "2", "--configfile", "configs/smoke.yaml"]
     proc = subprocess.Popen(cmd, cwd=d, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True, text=True)

@@ -106,7 +106,8 @@ def cmd_train(a):
     from .io import read_json
     from .training import load_groups, train_round
 
-    _threads(a.threads)
+    # under `accelerate launch` the job's threads are shared by its processes
+    _threads(max(1, (a.threads or 0) // int(os.environ.get("WORLD_SIZE", "1"))) if a.threads else None)
     counts = {"samples": 0, "judge_comparisons": 0}
     for path in a.sample_stats or []:
         counts["samples"] += read_json(path)["n_sequences"]
@@ -165,6 +166,16 @@ def cmd_score(a):
     else:
         res = score_arena_hard(n_boot=a.params["arena_hard"]["n_boot"], **common)
     print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
+
+
+def cmd_leaderboard(a):
+    from .evaluation.leaderboard import run_leaderboard
+
+    _threads(a.threads)
+    res = run_leaderboard(model_path=a.model, params=a.params, out_json=a.out, out_samples=a.samples,
+                          out_raw=a.raw, seed=a.seed, model_id=a.model_id)
+    print(json.dumps({"model_id": res["model_id"], "average": res["average"],
+                      **{t: v["value"] for t, v in res["tasks"].items()}}))
 
 
 def cmd_report(a):
@@ -304,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-id", default="")
     s.set_defaults(func=cmd_score)
+
+    s = sub.add_parser("leaderboard", help="Open LLM Leaderboard v1 tasks through lm-evaluation-harness")
+    s.add_argument("--model", required=True, help="a saved HF model folder")
+    s.add_argument("--params", type=_json, required=True, help="the config's evaluation.open_llm section")
+    s.add_argument("--out", required=True, help="score JSON (per-task metric, stderr, average)")
+    s.add_argument("--samples", required=True, help="per-item lm-eval results (JSONL)")
+    s.add_argument("--raw", required=True, help="lm-eval's results, resolved task configs and versions (JSON)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model-id", default="")
+    s.add_argument("--threads", type=int)
+    s.set_defaults(func=cmd_leaderboard)
 
     s = sub.add_parser("report", help="comparison tables and figures")
     s.add_argument("--model", action="append", required=True, help="ALGO::ROUND[::MANIFEST] (SFT: sft::0)")

@@ -82,6 +82,10 @@ def _check_combinations(config: dict) -> None:
     if benches[0] == "open_llm":
         raise ConfigError("config key 'evaluation.benchmarks': the first benchmark is the report's primary and must "
                           "be a win-rate benchmark (heldout, alpaca_eval or arena_hard), not open_llm")
+    train = config["train"]
+    if train["batch_size"] % train["num_processes"]:
+        raise ConfigError(f"config key 'train.batch_size': {train['batch_size']} is not a multiple of "
+                          f"train.num_processes ({train['num_processes']})")
     judge = config["judge"]
     if judge["name"] in ("reward_model", "pairwise_model") and not judge.get("path"):
         raise ConfigError(f"config key 'judge.path': required when judge.name is '{judge['name']}'")
@@ -109,9 +113,6 @@ def _check_paths(config: dict) -> None:
     judge = config["judge"]
     if judge["name"] in ("reward_model", "pairwise_model") and not (Path(judge["path"]) / "config.json").exists():
         raise ConfigError(f"config key 'judge.path': {judge['path']} is not a saved HF model (no config.json)")
-    lb = config["evaluation"]["open_llm"]
-    if "open_llm" in config["evaluation"]["benchmarks"] and lb["source"] == "local" and not Path(lb["data_dir"]).is_dir():
-        raise ConfigError(f"config key 'evaluation.open_llm.data_dir': no such folder: {lb['data_dir']}")
 
 
 def load_config(path: str | os.PathLike, check_paths: bool = True) -> dict:

@@ -60,3 +60,16 @@ def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: in
     token_lp = torch.cat(pieces) if pieces else h.new_zeros(0, dtype=torch.float32)
     out = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=input_ids.device)
     return out.index_add(0, rows, token_lp)
+
+
+class PolicyLogprobs(torch.nn.Module):
+    """The policy as a module whose forward is `sequence_logprobs`, so that DDP / FSDP / DeepSpeed wrappers
+    (which hook a module's forward) see every forward pass of training."""
+
+    def __init__(self, model, chunk: int = 1024):
+        super().__init__()
+        self.model = model
+        self.chunk = chunk
+
+    def forward(self, input_ids, attention_mask, response_mask):
+        return sequence_logprobs(self.model, input_ids, attention_mask, response_mask, self.chunk)

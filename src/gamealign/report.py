@@ -65,9 +65,55 @@ def _provenance_line(ev: dict) -> str:
             f"CI: {ev['ci_level']:.0%} {ev['ci_method']}." + (f" LC GLM: {ev['lc_glm']}." if ev.get("lc_glm") else ""))
 
 
+def collect_leaderboard(scores: list[dict]) -> pd.DataFrame:
+    """One row per (algorithm, round): each Open LLM Leaderboard task's metric and stderr, and the average."""
+    rows = []
+    for s in scores:
+        ev = read_json(s["path"])
+        row = {"algorithm": s["algorithm"], "round": s["round"], "model_id": ev["model_id"]}
+        for task, t in ev["tasks"].items():
+            row[task] = t["value"]
+            row[f"{task}_stderr"] = t["stderr"]
+            row[f"{task}_n"] = t["n_items"]
+        row.update(average=ev["average"], n_tasks=ev["n_tasks"], source=str(s["path"]))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    df["is_sft"] = df.algorithm == "sft"
+    return df.sort_values(["is_sft", "algorithm", "round"], ascending=[False, True, True]).drop(
+        columns="is_sft").reset_index(drop=True)
+
+
+def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:
+    from .evaluation.leaderboard import LEADERBOARD
+
+    tasks = [t for t in LEADERBOARD if t in first["tasks"]]
+    first = {**first, "tasks": {t: first["tasks"][t] for t in tasks}}
+    shown = lb[["algorithm", "round"]].copy()
+    for t in tasks:
+        shown[t] = [f"{v:.3f} ± {e:.3f}" if e == e and e is not None else f"{v:.3f}"
+                    for v, e in zip(lb[t], lb[f"{t}_stderr"])]
+    shown["average"] = lb["average"]
+    metrics = ", ".join(f"{t} {v['num_fewshot']}-shot {v['metric']}" for t, v in first["tasks"].items())
+    subs = [f"- {t}: {v['substitution']}" for t, v in first["tasks"].items() if v.get("substitution")]
+    n_items = ", ".join(f"{t} {v['n_items']}" for t, v in first["tasks"].items())
+    lines = ["## Open LLM Leaderboard v1 (lm-evaluation-harness)", "",
+             f"lm-evaluation-harness {first['lm_eval_version']}, HF backend, through `lm_eval.simple_evaluate`. "
+             f"Tasks: {metrics}. Data: `{first['data']}` ({first['source']}); items per task: {n_items}"
+             + (f" (limit {first['limit']} per task / MMLU subject)" if first.get("limit") else "") + ". "
+             "± is lm-eval's standard error. Per-item results: `open_llm_samples.jsonl`; lm-eval's own output "
+             "with the resolved task configs: `open_llm_lmeval.json` (both beside each score file).", ""]
+    if subs:
+        lines += ["What replaces the splits the local data lacks:", *subs, ""]
+    if not first.get("complete", True):
+        lines += [f"Only {first['n_tasks']} of the six tasks ran: `average` is not the leaderboard average.", ""]
+    return lines + [_md_table(shown), "", "![leaderboard average vs round](figures/open_llm_vs_round.png)", ""]
+
+
 def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
                  provenance: dict) -> pd.DataFrame:
-    df = collect(models, scores)
+    lb_scores = [s for s in scores if s["benchmark"] == "open_llm"]
+    df = collect(models, [s for s in scores if s["benchmark"] != "open_llm"])
+    lb = collect_leaderboard(lb_scores) if lb_scores else None
     benches = [b for b in config["evaluation"]["benchmarks"] if b in set(df.benchmark)]
     primary = benches[0]
     # the provenance line of each table is read from a trained model's score file (the SFT row is
@@ -78,6 +124,9 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
         df.to_csv(tmp / "comparison.csv", index=False, float_format="%.6f")
         figs = tmp / "figures"
         figs.mkdir()
+        if lb is not None:
+            lb.to_csv(tmp / "leaderboard.csv", index=False, float_format="%.6f")
+            _plot_leaderboard(lb, figs)
         prim = df[df.benchmark == primary]
         _plot(prim, figs, primary)
         trained = prim[prim.algorithm != "sft"]
@@ -100,6 +149,9 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
             if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
                 md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
                        "have the same lengths as the reference's); the reason is in its `alpaca_eval.json`.", ""]
+        if lb is not None:
+            trained_lb = [s["path"] for s in lb_scores if s["algorithm"] != "sft"]
+            md += _leaderboard_section(lb, read_json(trained_lb[0] if trained_lb else lb_scores[0]["path"]))
         md += ["![win rate vs round](figures/winrate_vs_round.png)", "",
                "![win rate vs mean response length](figures/winrate_vs_length.png)", "",
                "## Sample efficiency", "",
@@ -143,3 +195,22 @@ def _plot(df: pd.DataFrame, figs: Path, bench: str) -> None:
         fig.tight_layout()
         fig.savefig(figs / f"{name}.png", dpi=120, metadata={"Software": None})
         plt.close(fig)
+
+
+def _plot_leaderboard(lb: pd.DataFrame, figs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sft = lb[lb.algorithm == "sft"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for algo, sub in lb[lb.algorithm != "sft"].groupby("algorithm"):
+        sub = pd.concat([sft.assign(algorithm=algo), sub]).sort_values("round")
+        ax.plot(sub["round"], sub["average"], marker="o", label=algo)
+    ax.set_xlabel("round (0 = SFT)")
+    ax.set_ylabel("Open LLM Leaderboard average")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(figs / "open_llm_vs_round.png", dpi=120, metadata={"Software": None})
+    plt.close(fig)

@@ -1,10 +1,15 @@
-"""One trainer for every algorithm.
+"""One trainer for every algorithm, on one process or several through `accelerate launch`.
 
 Per round: build the algorithm's examples from the annotated groups; compute the frozen log-probs it
 needs once (π_t with the starting weights, π_ref by loading the SFT model only when it differs from
 π_t); then forward/backward on π_θ only. fp32 on CPU; bf16 autocast on CUDA. Writes the model,
 `train_metrics.jsonl` and `manifest.json` into a temporary folder renamed into place on success; a
 NaN/inf loss stops training and publishes nothing.
+
+With N processes (DDP, FSDP or DeepSpeed through an accelerate config) each global batch of
+`train.batch_size` examples is split across processes and each process's mean loss is weighted by
+its share of the batch times N, so that the averaged gradient equals the one-process gradient of the
+same batch; the frozen log-probs are computed on each process's shard and all-gathered.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .algorithms import Group, get_algorithm
 from .io import DataError, atomic_path, read_jsonl
-from .logprobs import batch_sequences, sequence_logprobs, tokenize_pair
+from .logprobs import PolicyLogprobs, batch_sequences, sequence_logprobs, tokenize_pair
 from .models import load_model
 from .sampling import chat_texts
 
@@ -125,17 +130,31 @@ def _encode(tokenizer, examples, prompt_text: dict, max_length: int):
 
 
 @torch.no_grad()
-def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc) -> torch.Tensor:
-    """[n_examples, n_responses] log-probs under `model` (eval mode, no grad)."""
+def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator=None) -> torch.Tensor:
+    """[n_examples, n_responses] log-probs under `model` (eval mode, no grad).
+
+    With several processes each computes the examples rank, rank + N, ... and the rows are all-gathered.
+    """
     model.eval()
-    flat = [seq for ex in encoded for seq in ex]
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    mine = list(range(rank, len(encoded), world))
+    flat = [seq for e in mine for seq in encoded[e]]
     order = sorted(range(len(flat)), key=lambda i: len(flat[i][0]))
     out = torch.zeros(len(flat), dtype=torch.float32)
-    for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
+    for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=rank != 0):
         idx = order[s:s + batch_size]
         ids, attn, resp = batch_sequences([flat[i] for i in idx], pad_id, model.device)
         out[idx] = sequence_logprobs(model, ids, attn, resp, chunk).float().cpu()
-    return out.view(len(encoded), -1)
+    n_resp = len(encoded[0]) if encoded else 0
+    if world == 1:
+        return out.view(len(encoded), n_resp)
+    from accelerate.utils import gather_object
+
+    rows = gather_object([(e, out.view(len(mine), n_resp)[k].tolist()) for k, e in enumerate(mine)])
+    full = torch.zeros(len(encoded), n_resp, dtype=torch.float32)
+    for e, row in rows:
+        full[e] = torch.tensor(row, dtype=torch.float32)
+    return full
 
 
 def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
@@ -155,8 +174,17 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         examples = algo.build_examples(groups, rng)
     if not examples:
         raise ValueError(f"{algorithm}: no training examples (every group tied or empty)")
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    # without a GPU, cpu=True makes accelerate use gloo across the launched processes (MULTI_CPU)
+    accelerator = Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+    world, is_main = accelerator.num_processes, accelerator.is_main_process
+    if train_cfg["batch_size"] % world:
+        raise ValueError(f"train.batch_size ({train_cfg['batch_size']}) must be a multiple of the number of "
+                         f"processes ({world})")
     model, tokenizer = load_model(init_model)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = accelerator.device
     model.to(device)
     prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
     missing = sorted({ex.prompt_id for ex in examples} - set(prompts))
@@ -169,7 +197,7 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
 
     t_frozen = time.time()
     frozen: dict[str, torch.Tensor] = {}
-    prev = frozen_logprobs(model, encoded, pad_id, bs * 2, chunk, "log π_t") if (
+    prev = frozen_logprobs(model, encoded, pad_id, bs * 2, chunk, "log π_t", accelerator) if (
         "prev" in algo.frozen or ("ref" in algo.frozen and Path(init_model).resolve() == Path(ref_model).resolve())
     ) else None
     if "prev" in algo.frozen:
@@ -179,16 +207,17 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
             frozen["ref"] = prev
         else:
             ref, _ = load_model(ref_model)
-            frozen["ref"] = frozen_logprobs(ref.to(device), encoded, pad_id, bs * 2, chunk, "log π_ref")
+            frozen["ref"] = frozen_logprobs(ref.to(device), encoded, pad_id, bs * 2, chunk, "log π_ref", accelerator)
             del ref
     frozen_seconds = time.time() - t_frozen
 
     n_trainable = _freeze_lower_layers(model, train_cfg.get("trainable_layers"))
+    if train_cfg.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=train_cfg["lr"], weight_decay=0.0)
     fields = sorted({k for ex in examples for k in ex.fields})
     metrics_rows, step, train_tokens = [], 0, 0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     # the whole schedule is fixed up front, so a resumed run replays exactly the same batches
     schedule = []
     for epoch in range(train_cfg["epochs"]):
@@ -202,39 +231,53 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         step, train_tokens, metrics_rows = resumed["step"], resumed["train_tokens"], resumed["metrics"]
         print(f"resuming {algorithm} from its checkpoint at step {step}/{len(schedule)}", flush=True)
     every = train_cfg.get("checkpoint_every") or 0
-    model.train()
+    policy, opt = accelerator.prepare(PolicyLogprobs(model, chunk), opt)
+    policy.train()
+    rank = accelerator.process_index
     t_train = time.time()
-    with tqdm(total=len(schedule), initial=step, desc=f"train {algorithm}", unit="step") as bar:
+    with tqdm(total=len(schedule), initial=step, desc=f"train {algorithm}", unit="step", disable=not is_main) as bar:
         for epoch, idx in schedule[step:]:
-            n_resp = len(encoded[idx[0]])
-            seqs = [seq for i in idx for seq in encoded[i]]
+            # this process's share of the global batch; a process left without an example runs one
+            # with weight 0 so that every process takes part in the gradient all-reduce
+            local = idx[rank::world]
+            weight = len(local) / len(idx) * world
+            if not local:
+                local, weight = idx[:1], 0.0
+            n_resp = len(encoded[local[0]])
+            seqs = [seq for i in local for seq in encoded[i]]
             ids_t, attn, resp = batch_sequences(seqs, pad_id, device)
-            with autocast:
-                logp = sequence_logprobs(model, ids_t, attn, resp, chunk).view(len(idx), n_resp)
-            batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(idx), n_resp).float()}
+            with accelerator.autocast():
+                logp = policy(ids_t, attn, resp).float().view(len(local), n_resp)
+            batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(local), n_resp).float()}
             for key, tensor in frozen.items():
-                batch[key] = tensor[idx].to(device)
+                batch[key] = tensor[local].to(device)
             for f in fields:
-                batch[f] = torch.tensor([examples[i].fields[f] for i in idx], dtype=torch.float32, device=device)
-            loss, extra = algo.loss(batch)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{algorithm}: loss is {loss.item()} at epoch {epoch} step {step}; "
+                batch[f] = torch.tensor([examples[i].fields[f] for i in local], dtype=torch.float32, device=device)
+            local_loss, extra = algo.loss(batch)
+            loss_value = local_loss.detach() * weight / world
+            if world > 1:
+                loss_value = accelerator.reduce(loss_value, reduction="sum")
+            if not torch.isfinite(loss_value):
+                raise TrainingDiverged(f"{algorithm}: loss is {loss_value.item()} at epoch {epoch} step {step}; "
                                        "no model was published")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, train_cfg["max_grad_norm"])
+            accelerator.backward(local_loss * weight)
+            grad_norm = accelerator.clip_grad_norm_(params, train_cfg["max_grad_norm"])
             opt.step()
-            tokens = int(attn.sum())
+            tokens = attn.sum() * (1 if weight else 0)
+            tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
             train_tokens += tokens
-            metrics_rows.append({"step": step, "epoch": epoch, "loss": loss.item(),
+            metrics_rows.append({"step": step, "epoch": epoch, "loss": loss_value.item(),
                                  "grad_norm": float(grad_norm), "tokens": tokens, **extra})
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(loss=f"{loss_value.item():.4f}")
             if every and step % every == 0 and step < len(schedule):
-                ckpt.save(model, opt, {"step": step, "train_tokens": train_tokens, "metrics": metrics_rows})
+                if is_main:
+                    ckpt.save(model, opt, {"step": step, "train_tokens": train_tokens, "metrics": metrics_rows})
+                accelerator.wait_for_everyone()
     train_seconds = time.time() - t_train
-    model.eval()
+    policy.eval()
     counts = dict(counts or {})
     counts.update(train_examples=len(examples), train_steps=step, train_tokens=train_tokens,
                   trainable_parameters=n_trainable)
@@ -245,12 +288,18 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
                     timings={"frozen_logprobs_s": round(frozen_seconds, 3), "train_s": round(train_seconds, 3),
                              "total_s": round(time.time() - t_start, 3)},
                     final_loss=metrics_rows[-1]["loss"])
-    with atomic_path(out_dir, is_dir=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        with open(tmp / "train_metrics.jsonl", "w") as fh:
-            for row in metrics_rows:
-                fh.write(json.dumps(row, sort_keys=True) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    ckpt.remove()
+    info["processes"] = world
+    state = None
+    if world > 1:  # the full weights, gathered from the shards where FSDP / ZeRO-3 split them
+        state = {k.removeprefix("model."): v for k, v in accelerator.get_state_dict(policy).items()}
+    if is_main:
+        with atomic_path(out_dir, is_dir=True) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": state} if state else {}))
+            tokenizer.save_pretrained(tmp)
+            with open(tmp / "train_metrics.jsonl", "w") as fh:
+                for row in metrics_rows:
+                    fh.write(json.dumps(row, sort_keys=True) + "\n")
+            (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        ckpt.remove()
+    accelerator.wait_for_everyone()
     return info

@@ -69,3 +69,12 @@ def model_for_id(model_id):
 
 def sys_prompt_arg():
     return f"--system-prompt {json.dumps(SYSTEM)}" if SYSTEM else ""
+
+
+def train_launcher():
+    """`gamealign`, or `accelerate launch ... -m gamealign` when training runs on several processes."""
+    t = config["train"]
+    if t["num_processes"] == 1:
+        return "gamealign"
+    how = f"--config_file {t['accelerate_config']}" if t["accelerate_config"] else "--multi_gpu"
+    return f"accelerate launch {how} --num_processes {t['num_processes']} --num_machines 1 -m gamealign"

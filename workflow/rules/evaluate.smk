@@ -105,3 +105,32 @@ rule eval_score:
         "--reference {input.reference} --reference-name {params.reference_name} --judge {params.judge:q} "
         "--params {params.evaluation:q} --out {output.score} --judgments {output.judgments} "
         "--cache {params.cache} --seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"
+
+
+def leaderboard_model_ids():
+    """The models the Open LLM Leaderboard tasks run on (evaluation.open_llm.models)."""
+    which = config["evaluation"]["open_llm"]["models"]
+    if which == "all":
+        return all_model_ids()
+    return ["sft"] + ([f"{a}-r{ROUNDS}" for a in ALGOS] if which == "sft_and_last" else [])
+
+
+rule eval_leaderboard:
+    input:
+        model=lambda w: model_for_id(w.model_id),
+    output:
+        score=f"{R}/eval/{{model_id}}/open_llm.json",
+        samples=f"{R}/eval/{{model_id}}/open_llm_samples.jsonl",
+        raw=f"{R}/eval/{{model_id}}/open_llm_lmeval.json",
+    params:
+        open_llm=jq(config["evaluation"]["open_llm"]),
+        seed=derive_seed(SEED, "eval_leaderboard"),
+    threads: THREADS
+    resources:
+        mem_mb=6000,
+    log:
+        f"{R}/logs/eval/{{model_id}}_open_llm.log",
+    shell:
+        "gamealign leaderboard --model {input.model} --params {params.open_llm:q} --out {output.score} "
+        "--samples {output.samples} --raw {output.raw} --seed {params.seed} --model-id {wildcards.model_id} "
+        "--threads {threads} > {log} 2>&1"

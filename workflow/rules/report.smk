@@ -3,26 +3,33 @@ def score_file(model_id, bench):
     return f"{R}/eval/{model_id}/{name}.json"
 
 
+def scored_model_ids(bench):
+    return leaderboard_model_ids() if bench == "open_llm" else all_model_ids()
+
+
+def report_scores():
+    """(model_id, benchmark, score file) of every score the report reads."""
+    return [(m, b, score_file(m, b)) for b in BENCHES for m in scored_model_ids(b)]
+
+
 def report_args():
-    models, scores = ["sft::0"], []
-    for a in ALGOS:
-        for r in range(1, ROUNDS + 1):
-            models.append(f"{a}::{r}::{model_dir(a, r)}/manifest.json")
-    for bench in BENCHES:
-        scores.append(f"sft::0::{bench}::{score_file('sft', bench)}")
-        for a in ALGOS:
-            for r in range(1, ROUNDS + 1):
-                scores.append(f"{a}::{r}::{bench}::{score_file(f'{a}-r{r}', bench)}")
+    models = ["sft::0"] + [f"{a}::{r}::{model_dir(a, r)}/manifest.json" for a in ALGOS for r in range(1, ROUNDS + 1)]
+    scores = []
+    for m, bench, path in report_scores():
+        algo, rnd = ("sft", 0) if m == "sft" else m.rsplit("-r", 1)
+        scores.append(f"{algo}::{rnd}::{bench}::{path}")
     return " ".join([f"--model {m}" for m in models] + [f"--score {s}" for s in scores])
 
 
 rule report:
     input:
-        scores=[score_file(m, b) for m in all_model_ids() for b in BENCHES],
+        scores=[path for _, _, path in report_scores()],
         models=[model_dir(a, r) for a in ALGOS for r in range(1, ROUNDS + 1)],
     output:
         md=f"{R}/report/comparison.md",
-        csv=f"{R}/report/comparison.csv",
+        csv=report(f"{R}/report/comparison.csv", caption="../report/tables.rst", category="Tables"),
+        figures=report(directory(f"{R}/report/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
+                       category="Figures"),
     params:
         args=report_args(),
         config=jq(config),

@@ -49,13 +49,14 @@ rule train:
         seed=lambda w: derive_seed(SEED, "train", w.algo, w.round),
         extra=train_args,
         system=sys_prompt_arg(),
+        launcher=train_launcher(),
     threads: THREADS
     resources:
         mem_mb=8000,
     log:
         f"{R}/logs/train/{{algo}}_r{{round}}.log",
     shell:
-        "gamealign train --algorithm {wildcards.algo} --hparams {params.hparams:q} --train {params.train:q} "
+        "{params.launcher} train --algorithm {wildcards.algo} --hparams {params.hparams:q} --train {params.train:q} "
         "--init-model {input.init} --ref-model {input.ref} --prompts {input.prompts} "
         "--samples {input.samples} --prefs {input.prefs} {params.extra} --out {output.model} --seed {params.seed} "
         "{params.system} --threads {threads} > {log} 2>&1"

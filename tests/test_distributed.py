@@ -1,0 +1,81 @@
+"""Training on 2 processes through `accelerate launch` (gloo on CPU) matches 1 process."""
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run
+from gamealign.config import validate_config
+from gamealign.io import write_jsonl
+from gamealign.prompts import builtin_prompts
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def round_data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ddp-data")
+    prompts = builtin_prompts(5, seed=11)
+    write_jsonl(d / "prompts.jsonl", prompts)
+    rng = np.random.default_rng(1)
+    samples, prefs = [], []
+    for p in prompts:
+        for k in range(3):
+            samples.append({"prompt_id": p["id"], "k": k, "text": f"reply {k}: {p['meta']['topic']} " * (k + 1)})
+        for i in range(3):
+            for j in range(i + 1, 3):
+                prefs.append({"prompt_id": p["id"], "i": i, "j": j, "p": float(rng.uniform())})
+    write_jsonl(d / "samples.jsonl", samples)
+    pd.DataFrame(prefs).to_parquet(d / "prefs.parquet", index=False)
+    return d
+
+
+def _train(launcher, d, tiny_sft, out, env, algorithm):
+    cfg = validate_config({"algorithms": {algorithm: {}}, "train": {
+        "batch_size": 4, "epochs": 2, "lr": 1e-3, "max_length": 96, "checkpoint_every": 0}}, check_paths=False)
+    cmd = [*launcher, "train", "--algorithm", algorithm, "--hparams", json.dumps(cfg["algorithms"][algorithm]),
+           "--train", json.dumps(cfg["train"]), "--init-model", str(tiny_sft), "--ref-model", str(tiny_sft),
+           "--prompts", str(d / "prompts.jsonl"), "--samples", str(d / "samples.jsonl"),
+           "--prefs", str(d / "prefs.parquet"), "--out", str(out), "--seed", "5", "--threads", "2"]
+    run(cmd, d, env)
+    metrics = [json.loads(x) for x in (out / "train_metrics.jsonl").read_text().splitlines()]
+    return metrics, load_file(out / "model.safetensors"), json.loads((out / "manifest.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["dpo", "inpo"])
+def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm):
+    env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
+    one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
+    two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                  "--main_process_port", str(_free_port()), "-m", "gamealign"],
+                 round_data, tiny_sft, tmp_path / "two", env, algorithm)
+    (m1, w1, man1), (m2, w2, man2) = one, two
+    assert man1["processes"] == 1 and man2["processes"] == 2
+    assert len(m1) == len(m2) >= 3  # 5 prompts -> >= 5 examples, 2 epochs of batches of 4, last one uneven
+    for a, b in zip(m1, m2):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3, abs=1e-6)
+        assert a["tokens"] == b["tokens"]
+    assert man1["counts"]["train_tokens"] == man2["counts"]["train_tokens"]
+    assert w1.keys() == w2.keys()
+    moved = max((w1[k] - load_file(Path(str(tiny_sft)) / "model.safetensors")[k]).abs().max().item()
+                for k in w1 if k in load_file(Path(str(tiny_sft)) / "model.safetensors"))
+    assert moved > 1e-4  # training changed the weights, so the comparison below means something
+    for k in w1:
+        # Adam normalises each coordinate: float-summation noise in a tiny gradient can move a weight
+        # by a fraction of one step (lr = 1e-3); 1e-4 is a tenth of a step
+        torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)
