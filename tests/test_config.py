@@ -79,3 +79,26 @@ def test_every_cli_subcommand_builds_its_help(env):
     for name in commands:
         proc = subprocess.run(["gamealign", name, "--help"], env=env, capture_output=True, text=True)
         assert proc.returncode == 0 and "usage" in proc.stdout, name
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if "paper-" in p])
+def test_slurm_profile_dry_runs_the_paper_configs_with_gpu_resources(repo, env, tmp_path, path):
+    """The SLURM executor profile plans the paper studies: GPU stages ask for GPUs, the rest for CPU nodes."""
+    import re
+
+    from conftest import snakemake_bin
+
+    proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(tmp_path), "--profile",
+                           str(repo / "workflow/profiles/slurm"), "--configfile", str(repo / path), "-n"],
+                          env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, flags=re.M)
+    assert jobs, out[-2000:]
+    by_rule = {}
+    for rule, resources in jobs:
+        by_rule.setdefault(rule, resources)
+    for rule in ("sample", "train", "eval_generate"):
+        assert "slurm_partition=gpu" in by_rule[rule] and re.search(r"\bgpu=\d", by_rule[rule]), (rule, by_rule[rule])
+    for rule in ("annotate", "eval_score"):
+        assert "slurm_partition=cpu" in by_rule[rule] and not re.search(r"\bgpu=", by_rule[rule]), rule
