@@ -51,21 +51,31 @@ def cmd_prompts(a):
 
 def cmd_sample(a):
     from .io import read_jsonl, write_json, write_jsonl
-    from .models import load_model
-    from .sampling import generate
+    from .sampling_vllm import resolve_backend
 
     _threads(a.threads)
-    import torch
-
     prompts = read_jsonl(a.prompts, required=("id", "messages"))
-    model, tok = load_model(a.model)
-    if torch.cuda.is_available():
-        model.to("cuda")
     p = a.params
-    rows, stats = generate(model, tok, prompts, 1 if a.greedy else p["k"], temperature=p.get("temperature", 1.0),
-                           top_p=p.get("top_p", 1.0), max_new_tokens=p["max_new_tokens"],
-                           batch_size=p["batch_size"], seed=a.seed, greedy=a.greedy,
-                           system_prompt=a.system_prompt, desc=f"sampling {a.out}")
+    backend = resolve_backend(a.backend)
+    common = dict(temperature=p.get("temperature", 1.0), top_p=p.get("top_p", 1.0),
+                  max_new_tokens=p["max_new_tokens"], seed=a.seed, greedy=a.greedy, system_prompt=a.system_prompt)
+    k = 1 if a.greedy else p["k"]
+    if backend == "vllm":
+        from .sampling_vllm import generate_vllm
+
+        rows, stats = generate_vllm(a.model, prompts, k, tensor_parallel_size=a.tensor_parallel_size,
+                                    gpu_memory_utilization=a.gpu_memory_utilization, **common)
+    else:
+        import torch
+
+        from .models import load_model
+        from .sampling import generate
+
+        model, tok = load_model(a.model)
+        if torch.cuda.is_available():
+            model.to("cuda")
+        rows, stats = generate(model, tok, prompts, k, batch_size=p["batch_size"], desc=f"sampling {a.out}", **common)
+        stats["backend"] = "hf"
     write_jsonl(a.out, rows)
     if a.stats:
         from .provenance import manifest
@@ -236,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_prompts)
 
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
+    s.add_argument("--backend", choices=["auto", "hf", "vllm"], default="hf",
+                   help="auto: vLLM where importable with a GPU, else HF transformers")
+    s.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism")
+    s.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vLLM's share of GPU memory")
     s.add_argument("--model", required=True)
     s.add_argument("--prompts", required=True)
     s.add_argument("--out", required=True)
@@ -343,9 +357,11 @@ def main(argv=None) -> int:
     from .io import DataError
     from .judges.base import JudgeInputError, JudgeServiceError
 
+    from .sampling_vllm import BackendUnavailable
+
     try:
         args.func(args)
-    except (ConfigError, DataError, JudgeInputError, JudgeServiceError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, JudgeInputError, JudgeServiceError, FileNotFoundError, BackendUnavailable) as exc:
         print(f"gamealign {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

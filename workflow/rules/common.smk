@@ -78,3 +78,10 @@ def train_launcher():
         return "gamealign"
     how = f"--config_file {t['accelerate_config']}" if t["accelerate_config"] else "--multi_gpu"
     return f"accelerate launch {how} --num_processes {t['num_processes']} --num_machines 1 -m gamealign"
+
+
+def backend_args():
+    """The generation backend options of `gamealign sample` (sampling.backend and its vLLM settings)."""
+    s = config["sampling"]
+    return (f"--backend {s['backend']} --tensor-parallel-size {s['tensor_parallel_size']} "
+            f"--gpu-memory-utilization {s['gpu_memory_utilization']}")

@@ -47,6 +47,7 @@ rule eval_generate:
         evaluation=jq(config["evaluation"]),
         seed=derive_seed(SEED, "eval_generate"),
         system=sys_prompt_arg(),
+        backend=backend_args(),
     threads: THREADS
     resources:
         mem_mb=4000,
@@ -55,7 +56,7 @@ rule eval_generate:
     shell:
         "gamealign sample --greedy --model {input.model} --prompts {input.prompts} --out {output.gens} "
         "--stats {output.stats} --params {params.evaluation:q} --seed {params.seed} {params.system} "
-        "--threads {threads} > {log} 2>&1"
+        "{params.backend} --threads {threads} > {log} 2>&1"
 
 
 rule eval_winrate:

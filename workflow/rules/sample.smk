@@ -11,6 +11,7 @@ rule sample:
         sampling=jq(config["sampling"]),
         seed=lambda w: derive_seed(SEED, "sample", w.algo, w.round),
         system=sys_prompt_arg(),
+        backend=backend_args(),
     threads: THREADS
     resources:
         mem_mb=4000,
@@ -19,4 +20,4 @@ rule sample:
     shell:
         "gamealign sample --model {input.model} --prompts {input.prompts} --out {output.samples} "
         "--stats {output.stats} --params {params.sampling:q} --seed {params.seed} {params.system} "
-        "--threads {threads} > {log} 2>&1"
+        "{params.backend} --threads {threads} > {log} 2>&1"
