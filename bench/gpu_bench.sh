@@ -16,3 +16,5 @@ prepare_sft({"source": "gguf", "path": "/tmp/smol/SmolLM2-135M-Instruct.Q4_1.ggu
 PY
 python3 bench/train_step.py --model /tmp/sft --pairs 32 --seq-len 512 --prompt-len 128 --steps 10 --warmup 3 \
   --out "$OUT/train_step.json" 2>&1 | grep -v -E "it/s\]|examples/s\]|Warning" | tee "$OUT/train_step.txt"
+python3 bench/sampler.py --model /tmp/sft --prompts 256 --k 4 --batch-size 256 --max-new-tokens 128 \
+  --out "$OUT/sampler.json" 2>&1 | grep -v -E "it/s\]|seq/s\]|Warning" | tee "$OUT/sampler.txt"

@@ -5,6 +5,7 @@ memory and ratios against each other (never asserted: this is a benchmark, not a
 
   ours        policy forward/backward only; frozen log-probs precomputed once; response-only,
               chunked selective log-softmax (no full-vocabulary logits); bf16 autocast on CUDA
+  ours-gc     the same with gradient checkpointing of the decoder blocks (train.gradient_checkpointing)
   naive       the textbook step: reference forward every step + full-vocabulary log_softmax
   trl         TRL DPOTrainer (loss_type sigmoid) with its defaults            (if trl is installed)
   trl-pre     TRL DPOTrainer with precompute_ref_log_probs=True               (if trl is installed)
@@ -44,9 +45,11 @@ def _peak(device):
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
 
 
-def bench_ours(model, pairs, steps, warmup, device, chunk=4096):
+def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False):
     from gamealign.logprobs import sequence_logprobs
 
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     seqs = [(p + c, len(p)) for p, c, _ in pairs] + [(p + r, len(p)) for p, _, r in pairs]
     ids = torch.tensor([s for s, _ in seqs], device=device)
     attn = torch.ones_like(ids)
@@ -163,7 +166,9 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--impl", nargs="+", default=["ours", "naive", "trl", "trl-pre"])
+    ap.add_argument("--impl", nargs="+", default=["ours", "ours-gc", "naive", "trl", "trl-pre"])
+    ap.add_argument("--peak-tflops", type=float, default=989.0,
+                    help="the GPU's dense bf16 peak for MFU (H100 SXM: 989)")
     ap.add_argument("--out")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -175,9 +180,10 @@ def main():
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         try:
-            if impl == "ours":
+            if impl in ("ours", "ours-gc"):
                 model, _ = load_model(a.model)
-                results[impl] = bench_ours(model.to(device), pairs, a.steps, a.warmup, device)
+                results[impl] = bench_ours(model.to(device), pairs, a.steps, a.warmup, device,
+                                           checkpointing=impl == "ours-gc")
             elif impl == "naive":
                 model, _ = load_model(a.model)
                 ref, _ = load_model(a.model)
@@ -190,12 +196,20 @@ def main():
         print(impl, json.dumps(results[impl]), flush=True)
     print(f"\ndevice: {torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu'}; "
           f"{a.pairs} pairs x {a.seq_len} tokens; {a.steps} timed steps after {a.warmup} warm-up")
-    base = results.get("ours", {})
-    for other in ("naive", "trl", "trl-pre"):
-        r = results.get(other, {})
-        if "tokens_per_s" in base and "tokens_per_s" in r:
-            print(f"ours vs {other}: {base['tokens_per_s'] / r['tokens_per_s']:.2f}x tokens/s, "
-                  f"peak memory {base['peak_gib']:.2f} vs {r['peak_gib']:.2f} GiB")
+    for mine in ("ours", "ours-gc"):
+        base = results.get(mine, {})
+        for other in ("naive", "trl", "trl-pre"):
+            r = results.get(other, {})
+            if "tokens_per_s" in base and "tokens_per_s" in r:
+                print(f"{mine} vs {other}: {base['tokens_per_s'] / r['tokens_per_s']:.2f}x tokens/s, "
+                      f"peak memory {base['peak_gib']:.2f} vs {r['peak_gib']:.2f} GiB")
+    # model FLOPs utilisation: a training step costs ~6 N FLOPs per token (forward 2N + backward 4N;
+    # attention's sequence-length term ignored), against the device's dense bf16 peak
+    n_params = sum(p.numel() for p in load_model(a.model)[0].parameters())
+    for impl, r in results.items():
+        if "tokens_per_s" in r and device.type == "cuda":
+            r["mfu"] = 6 * n_params * r["tokens_per_s"] / (a.peak_tflops * 1e12)
+            print(f"{impl}: MFU {r['mfu']:.1%} (6 x {n_params / 1e6:.0f}M params x tokens/s / {a.peak_tflops:g} TFLOP/s)")
     if a.out:
         with open(a.out, "w") as fh:
             json.dump(results, fh, indent=2)

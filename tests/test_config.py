@@ -15,7 +15,8 @@ def test_defaults_are_filled_from_schema():
 
 
 SHIPPED = ["config.yaml", "configs/smoke.yaml", "configs/paper-inpo.yaml", "configs/paper-sppo.yaml",
-           "configs/paper-iterative-dpo.yaml", "configs/paper-spac.yaml", "configs/paper-wind.yaml"]
+           "configs/paper-iterative-dpo.yaml", "configs/paper-spac.yaml", "configs/paper-wind.yaml",
+           "configs/benchmarks-local.yaml", "configs/gpu-smollm2.yaml"]
 
 
 @pytest.mark.parametrize("path", SHIPPED)

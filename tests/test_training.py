@@ -119,3 +119,22 @@ def test_bad_preference_rows_name_file_and_row(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"prompt_id": "a", "k": 0, "text": "x"}\n{"prompt_id": "a"}\n')
     with pytest.raises(DataError, match=r"bad\.jsonl:2: missing field\(s\) k, text"):
         load_groups(tmp_path / "bad.jsonl")
+
+
+def test_length_grouped_batches_cover_every_example_once_with_less_padding():
+    import random
+
+    from gamealign.training import batch_schedule
+
+    lengths = [random.Random(i).randint(10, 500) for i in range(200)]
+    plain = batch_schedule(lengths, 8, random.Random(0), group_by_length=False)
+    grouped = batch_schedule(lengths, 8, random.Random(0), group_by_length=True)
+    for batches in (plain, grouped):
+        assert sorted(i for b in batches for i in b) == list(range(200))
+        assert all(len(b) == 8 for b in batches)
+
+    def padded(batches):
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    assert padded(grouped) < 0.8 * padded(plain)
+    assert batch_schedule(lengths, 8, random.Random(0), True) == grouped  # seeded

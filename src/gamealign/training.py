@@ -157,6 +157,22 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator
     return full
 
 
+def batch_schedule(lengths: list[int], batch_size: int, rng: random.Random, group_by_length: bool) -> list[list[int]]:
+    """One epoch's batches of example indices: a shuffle, or with `group_by_length` a shuffle whose
+    windows of 16 batches are sorted by length (less padding; HF's length-grouped sampling idea), the
+    batches themselves then shuffled."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    if group_by_length:
+        window = batch_size * 16
+        order = [i for s in range(0, len(order), window)
+                 for i in sorted(order[s:s + window], key=lambda i: -lengths[i])]
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    if group_by_length:
+        rng.shuffle(batches)
+    return batches
+
+
 def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
                 prompts_path: str, groups: list[Group], out_dir: str, seed: int,
                 selfplay_groups: list[Group] | None = None,
@@ -220,10 +236,9 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     metrics_rows, step, train_tokens = [], 0, 0
     # the whole schedule is fixed up front, so a resumed run replays exactly the same batches
     schedule = []
+    longest = [max(len(seq[0]) for seq in ex) for ex in encoded]
     for epoch in range(train_cfg["epochs"]):
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        schedule += [(epoch, order[s:s + bs]) for s in range(0, len(order), bs)]
+        schedule += [(epoch, b) for b in batch_schedule(longest, bs, rng, train_cfg.get("group_by_length", False))]
     ckpt = Checkpoint(out_dir, {"algorithm": algorithm, "hparams": hparams, "train": train_cfg, "seed": seed,
                                 "init_model": str(init_model), "n_examples": len(examples)})
     resumed = ckpt.load(model, opt)

@@ -190,11 +190,14 @@ def run_leaderboard(*, model_path: str, params: dict, out_json: str, out_samples
                            "lm_eval_task": name, "substitution": SUBSTITUTIONS.get(task) if params["source"] == "local" else None}
             raw[task] = _jsonable({k: res.get(k) for k in ("results", "groups", "configs", "versions", "n-shot",
                                                            "higher_is_better", "n-samples")})
+            key, filt = metric.split(",")
             for sub, items in (res.get("samples") or {}).items():
                 for item in items:
+                    if item.get("filter", "none") != filt:  # lm-eval logs each item once per filter
+                        continue
                     samples.append(_jsonable({"task": task, "subtask": sub, "doc_id": item.get("doc_id"),
-                                              "target": item.get("target"), "resps": item.get("filtered_resps"),
-                                              metric.split(",")[0]: item.get(metric.split(",")[0])}))
+                                              "filter": filt, "target": item.get("target"),
+                                              "resps": item.get("filtered_resps"), key: item.get(key)}))
     values = [t["value"] for t in tasks.values()]
     result = {"benchmark": "open_llm", "model_id": model_id, "model": str(model_path),
               "average": sum(values) / len(values), "n_tasks": len(values), "complete": len(values) == len(LEADERBOARD),
