@@ -32,8 +32,8 @@ def test_task_yamls_point_lm_eval_tasks_at_the_local_files(tmp_path):
     assert group["task"] == ["ga_mmlu_anatomy", "ga_mmlu_virology"]
     assert group["aggregate_metric_list"] == [{"metric": "acc", "weight_by_size": True}]
     sub = yaml.safe_load((tmp_path / "ga_mmlu_virology.yaml").read_text())
-    assert sub["dataset_kwargs"]["data_files"] == {"test": str(LEADERBOARD_DATA / "mmlu/virology/test.jsonl"),
-                                                   "dev": str(LEADERBOARD_DATA / "mmlu/virology/dev.jsonl")}
+    assert sub["dataset_kwargs"]["data_files"] == {"test": str((LEADERBOARD_DATA / "mmlu/virology/test.jsonl").resolve()),
+                                                   "dev": str((LEADERBOARD_DATA / "mmlu/virology/dev.jsonl").resolve())}
     gsm = yaml.safe_load((tmp_path / "ga_gsm8k.yaml").read_text())
     assert gsm["generation_kwargs"]["max_gen_toks"] == 256 and gsm["num_fewshot"] == 5
 
