@@ -117,7 +117,7 @@ def cmd_train(a):
     from .training import load_groups, train_round
 
     # under `accelerate launch` the job's threads are shared by its processes
-    _threads(max(1, (a.threads or 0) // int(os.environ.get("WORLD_SIZE", "1"))) if a.threads else None)
+    _threads(max(1, a.threads // int(os.environ.get("WORLD_SIZE", "1"))) if a.threads else None)
     counts = {"samples": 0, "judge_comparisons": 0}
     for path in a.sample_stats or []:
         counts["samples"] += read_json(path)["n_sequences"]
@@ -356,7 +356,6 @@ def main(argv=None) -> int:
     from .config import ConfigError
     from .io import DataError
     from .judges.base import JudgeInputError, JudgeServiceError
-
     from .sampling_vllm import BackendUnavailable
 
     try:

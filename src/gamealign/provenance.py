@@ -24,13 +24,19 @@ def git_commit() -> dict:
         return {"commit": "unknown", "dirty": None}
 
 
+def package_version(name: str) -> str | None:
+    """The installed version of distribution `name`, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
     for name in PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
+        if (v := package_version(name)) is not None:
+            out[name] = v
     return out
 
 

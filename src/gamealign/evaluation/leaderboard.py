@@ -160,6 +160,7 @@ def run_leaderboard(*, model_path: str, params: dict, out_json: str, out_samples
     from lm_eval.tasks import TaskManager
 
     from ..io import atomic_path, write_json
+    from ..provenance import package_version
 
     if params["source"] == "local":
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -203,7 +204,7 @@ def run_leaderboard(*, model_path: str, params: dict, out_json: str, out_samples
               "average": sum(values) / len(values), "n_tasks": len(values), "complete": len(values) == len(LEADERBOARD),
               "tasks": tasks, "source": params["source"],
               "data": str(Path(params["data_dir"]).resolve()) if params["source"] == "local" else "hub",
-              "limit": params.get("limit"), "lm_eval_version": _version("lm_eval"),
+              "limit": params.get("limit"), "lm_eval_version": package_version("lm-eval") or "unknown",
               "raw_file": str(out_raw), "samples_file": str(out_samples)}
     with atomic_path(out_samples) as tmp_file:
         with open(tmp_file, "w") as fh:
@@ -212,12 +213,3 @@ def run_leaderboard(*, model_path: str, params: dict, out_json: str, out_samples
     write_json(out_raw, raw)
     write_json(out_json, result)
     return result
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import version
-
-    try:
-        return version(dist.replace("_", "-"))
-    except Exception:
-        return "unknown"

@@ -66,6 +66,18 @@ class Judge(abc.ABC):
         return mat
 
 
+class BothOrdersJudge(Judge):
+    """A judge shown the two responses as A and B: P(a ≻ b) = ½ · [p_A(a, b) + (1 − p_A(b, a))],
+    asking in both orders to cancel position bias."""
+
+    @abc.abstractmethod
+    def p_first(self, prompt: dict, a: str, b: str) -> float:
+        """The judge's probability that the response shown first (A) is the better one."""
+
+    def compare(self, prompt: dict, a: str, b: str) -> float:
+        return 0.5 * (self.p_first(prompt, a, b) + 1.0 - self.p_first(prompt, b, a))
+
+
 class JudgeCache:
     """A sqlite table `key -> p` keyed by sha256(judge identity, prompt, a, b); safe across processes."""
 

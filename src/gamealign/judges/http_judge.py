@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 
-from .base import Judge, JudgeServiceError
+from .base import BothOrdersJudge, JudgeServiceError
 from .local_model import instruction_text
 
 SYSTEM = "You are a helpful assistant who evaluates the quality of AI assistants' answers to a user instruction."
@@ -37,7 +37,7 @@ class _Retryable(Exception):
     pass
 
 
-class HTTPJudge(Judge):
+class HTTPJudge(BothOrdersJudge):
     name = "http"
 
     def __init__(self, base_url=None, model="gpt-4-1106-preview", api_key_env="OPENAI_API_KEY", timeout_s=60.0,
@@ -122,6 +122,3 @@ class HTTPJudge(Judge):
                 last = exc
         raise JudgeServiceError(f"judge http: {self.url} failed after {self.max_retries + 1} attempts "
                                 f"(prompt {prompt.get('id', '?')}); last error: {last}")
-
-    def compare(self, prompt: dict, a: str, b: str) -> float:
-        return 0.5 * (self.p_first(prompt, a, b) + 1.0 - self.p_first(prompt, b, a))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Judge, JudgeInputError
+from .base import BothOrdersJudge, JudgeInputError
 from .local_model import check_model_dir, conversation_ids, fingerprint, instruction_text
 
 TEMPLATE = ("Compare two responses to the instruction below and decide which is better (more helpful, "
@@ -19,7 +19,7 @@ TEMPLATE = ("Compare two responses to the instruction below and decide which is 
             "Which response is better? Answer with a single letter, A or B.")
 
 
-class PairwiseModelJudge(Judge):
+class PairwiseModelJudge(BothOrdersJudge):
     name = "pairwise_model"
 
     def __init__(self, path, max_length: int = 1024):
@@ -54,6 +54,3 @@ class PairwiseModelJudge(Judge):
         logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0, -1].float()
         pair = torch.softmax(logits[self.letter_ids], dim=0)
         return float(pair[0])
-
-    def compare(self, prompt: dict, a: str, b: str) -> float:
-        return 0.5 * (self.p_first(prompt, a, b) + 1.0 - self.p_first(prompt, b, a))
