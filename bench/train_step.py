@@ -6,6 +6,10 @@ memory and ratios against each other (never asserted: this is a benchmark, not a
   ours        policy forward/backward only; frozen log-probs precomputed once; response-only,
               chunked selective log-softmax (no full-vocabulary logits); bf16 autocast on CUDA
   ours-gc     the same with gradient checkpointing of the decoder blocks (train.gradient_checkpointing)
+  ours-mb     the same as ours in micro-batches of --micro-pairs pairs, one optimizer step per batch
+              (train.micro_batch_size)
+  ours-compile  ours with every decoder block under torch.compile (train.compile); suffixes combine,
+              e.g. ours-compile-mb, ours-compile-gc
   naive       the textbook step: reference forward every step + full-vocabulary log_softmax
   trl         TRL DPOTrainer (loss_type sigmoid) with its defaults            (if trl is installed)
   trl-pre     TRL DPOTrainer with precompute_ref_log_probs=True               (if trl is installed)
@@ -17,6 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -45,9 +53,12 @@ def _peak(device):
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
 
 
-def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False):
+def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False, micro=None, compiled=False):
     from gamealign.logprobs import sequence_logprobs
+    from gamealign.training import compile_blocks
 
+    if compiled:  # compilation happens in the warm-up steps, outside the timing
+        compile_blocks(model)
     if checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     seqs = [(p + c, len(p)) for p, c, _ in pairs] + [(p + r, len(p)) for p, _, r in pairs]
@@ -62,18 +73,21 @@ def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=Fa
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-7)
     n = len(pairs)
-    return _timed(lambda: _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device), steps, warmup, device,
-                  int(attn.sum()))
+    return _timed(lambda: _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro or n), steps, warmup,
+                  device, int(attn.sum()))
 
 
-def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device):
+def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro):
     from gamealign.algorithms.dpo import dpo_loss
     from gamealign.logprobs import sequence_logprobs
 
-    with _autocast(device):
-        lp = sequence_logprobs(model, ids, attn, resp, chunk).float()
-    loss, _ = dpo_loss(lp[:n], lp[n:], ref[:n], ref[n:], 0.1)
-    loss.mean().backward()
+    for s in range(0, n, micro):  # rows s.. of the chosen half and n+s.. of the rejected half
+        rows = torch.cat([torch.arange(s, min(s + micro, n)), torch.arange(n + s, n + min(s + micro, n))]).to(device)
+        m = len(rows) // 2
+        with _autocast(device):
+            lp = sequence_logprobs(model, ids[rows], attn[rows], resp[rows], chunk).float()
+        loss, _ = dpo_loss(lp[:m], lp[m:], ref[rows[:m]], ref[rows[m:]], 0.1)
+        (loss.sum() / n).backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
 
@@ -156,6 +170,25 @@ def _timed(step, steps, warmup, device, tokens):
     return {"s_per_step": dt, "tokens_per_step": tokens, "tokens_per_s": tokens / dt, "peak_gib": _peak(device)}
 
 
+def _run_isolated(a, impl) -> dict:
+    """One variant in a child process; its result plus the child's peak resident memory (wait4's ru_maxrss)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "result.json")
+        cmd = [sys.executable, __file__, "--model", a.model, "--pairs", str(a.pairs), "--seq-len", str(a.seq_len),
+               "--prompt-len", str(a.prompt_len), "--steps", str(a.steps), "--warmup", str(a.warmup),
+               "--micro-pairs", str(a.micro_pairs), "--peak-tflops", str(a.peak_tflops), "--no-isolate",
+               "--impl", impl, "--out", out]
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return {"failed": f"exit {os.waitstatus_to_exitcode(status)}: {' '.join(cmd)}"}
+        with open(out) as fh:
+            result = json.load(fh)[impl]
+    if "tokens_per_s" in result:
+        result["peak_rss_gib"] = usage.ru_maxrss / 2**20  # KiB on Linux
+    return result
+
+
 def main():
     from gamealign.models import load_model
 
@@ -166,24 +199,38 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--impl", nargs="+", default=["ours", "ours-gc", "naive", "trl", "trl-pre"])
+    ap.add_argument("--impl", nargs="+", default=["ours", "ours-gc", "ours-mb", "ours-compile", "ours-compile-mb",
+                                                   "naive", "trl", "trl-pre"])
+    ap.add_argument("--micro-pairs", type=int, default=8, help="pairs per forward/backward pass of ours-mb")
     ap.add_argument("--peak-tflops", type=float, default=989.0,
                     help="the GPU's dense bf16 peak for MFU (H100 SXM: 989)")
+    ap.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                    help="run each variant in its own process and report its peak RSS (default: on CPU, where "
+                         "there is no allocator peak to read)")
     ap.add_argument("--out")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    isolate = a.isolate if a.isolate is not None else device.type == "cpu" and len(a.impl) > 1
     _, tok = load_model(a.model)
     pairs = make_pairs(tok, a.pairs, a.seq_len, a.prompt_len)
     results = {}
     for impl in a.impl:
+        if isolate:
+            results[impl] = _run_isolated(a, impl)
+            print(impl, json.dumps(results[impl]), flush=True)
+            continue
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         try:
-            if impl in ("ours", "ours-gc"):
+            if impl.split("-")[0] == "ours":
+                flags = set(impl.split("-")[1:])
+                if flags - {"gc", "mb", "compile"}:
+                    raise SystemExit(f"--impl {impl}: unknown suffix {sorted(flags - {'gc', 'mb', 'compile'})}")
                 model, _ = load_model(a.model)
                 results[impl] = bench_ours(model.to(device), pairs, a.steps, a.warmup, device,
-                                           checkpointing=impl == "ours-gc")
+                                           checkpointing="gc" in flags, compiled="compile" in flags,
+                                           micro=a.micro_pairs if "mb" in flags else None)
             elif impl == "naive":
                 model, _ = load_model(a.model)
                 ref, _ = load_model(a.model)
@@ -196,13 +243,14 @@ def main():
         print(impl, json.dumps(results[impl]), flush=True)
     print(f"\ndevice: {torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu'}; "
           f"{a.pairs} pairs x {a.seq_len} tokens; {a.steps} timed steps after {a.warmup} warm-up")
-    for mine in ("ours", "ours-gc"):
+    for mine in [impl for impl in results if impl.startswith("ours")]:
         base = results.get(mine, {})
         for other in ("naive", "trl", "trl-pre"):
             r = results.get(other, {})
             if "tokens_per_s" in base and "tokens_per_s" in r:
+                mem = "peak_rss_gib" if "peak_rss_gib" in base and "peak_rss_gib" in r else "peak_gib"
                 print(f"{mine} vs {other}: {base['tokens_per_s'] / r['tokens_per_s']:.2f}x tokens/s, "
-                      f"peak memory {base['peak_gib']:.2f} vs {r['peak_gib']:.2f} GiB")
+                      f"{'peak RSS' if mem == 'peak_rss_gib' else 'peak memory'} {base[mem]:.2f} vs {r[mem]:.2f} GiB")
     # model FLOPs utilisation: a training step costs ~6 N FLOPs per token (forward 2N + backward 4N;
     # attention's sequence-length term ignored), against the device's dense bf16 peak
     n_params = sum(p.numel() for p in load_model(a.model)[0].parameters())

@@ -43,9 +43,10 @@ def round_data(tmp_path_factory):
     return d
 
 
-def _train(launcher, d, tiny_sft, out, env, algorithm):
+def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None):
     cfg = validate_config({"algorithms": {algorithm: {}}, "train": {
-        "batch_size": 4, "epochs": 2, "lr": 1e-3, "max_length": 96, "checkpoint_every": 0}}, check_paths=False)
+        "batch_size": 4, "micro_batch_size": micro, "epochs": 2, "lr": 1e-3, "max_length": 96,
+        "checkpoint_every": 0}}, check_paths=False)
     cmd = [*launcher, "train", "--algorithm", algorithm, "--hparams", json.dumps(cfg["algorithms"][algorithm]),
            "--train", json.dumps(cfg["train"]), "--init-model", str(tiny_sft), "--ref-model", str(tiny_sft),
            "--prompts", str(d / "prompts.jsonl"), "--samples", str(d / "samples.jsonl"),
@@ -56,13 +57,14 @@ def _train(launcher, d, tiny_sft, out, env, algorithm):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm", ["dpo", "inpo"])
-def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm):
+@pytest.mark.parametrize("algorithm,micro", [("dpo", None), ("inpo", 1)])
+def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm, micro):
+    """With micro=1 each process runs its 2 examples as 2 passes (gradient all-reduce only after the last)."""
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
     one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
     two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                   "--main_process_port", str(_free_port()), "-m", "gamealign"],
-                 round_data, tiny_sft, tmp_path / "two", env, algorithm)
+                 round_data, tiny_sft, tmp_path / "two", env, algorithm, micro)
     (m1, w1, man1), (m2, w2, man2) = one, two
     assert man1["processes"] == 1 and man2["processes"] == 2
     assert len(m1) == len(m2) >= 3  # 5 prompts -> >= 5 examples, 2 epochs of batches of 4, last one uneven

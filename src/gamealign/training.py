@@ -9,7 +9,10 @@ NaN/inf loss stops training and publishes nothing.
 With N processes (DDP, FSDP or DeepSpeed through an accelerate config) each global batch of
 `train.batch_size` examples is split across processes and each process's mean loss is weighted by
 its share of the batch times N, so that the averaged gradient equals the one-process gradient of the
-same batch; the frozen log-probs are computed on each process's shard and all-gathered.
+same batch; the frozen log-probs are computed on each process's shard and all-gathered. With
+`train.micro_batch_size` each process's share runs as several forward/backward passes whose losses are
+weighted by their share (accelerate's gradient accumulation: no all-reduce until the last pass), so the
+step's gradient is unchanged while activation memory follows the micro-batch.
 """
 
 from __future__ import annotations
@@ -124,6 +127,17 @@ def _freeze_lower_layers(model, trainable_layers: int | None) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def compile_blocks(model) -> int:
+    """torch.compile each decoder block in place (dynamic shapes); returns how many were compiled.
+
+    Blocks share their code, so one compilation serves all of them (per mode: training and no-grad
+    forwards compile separately)."""
+    base = getattr(model, model.base_model_prefix)
+    for layer in base.layers:
+        layer.compile(dynamic=True)
+    return len(base.layers)
+
+
 def _encode(tokenizer, examples, prompt_text: dict, max_length: int):
     return [[tokenize_pair(tokenizer, prompt_text[ex.prompt_id], y, max_length) for y in ex.responses]
             for ex in examples]
@@ -173,6 +187,22 @@ def batch_schedule(lengths: list[int], batch_size: int, rng: random.Random, grou
     return batches
 
 
+def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pad_id, device):
+    """(mean loss, metrics, tokens) of one pass over a few examples: the policy's log-probs of every
+    response, the frozen log-probs and label fields as the algorithm's batch tensors."""
+    n_resp = len(seqs_by_example[0])
+    ids_t, attn, resp = batch_sequences([seq for ex in seqs_by_example for seq in ex], pad_id, device)
+    with accelerator.autocast():
+        logp = policy(ids_t, attn, resp).float().view(len(seqs_by_example), n_resp)
+    batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(seqs_by_example), n_resp).float()}
+    for key, tensor in frozen.items():
+        batch[key] = tensor.to(device)
+    for f, values in fields.items():
+        batch[f] = torch.tensor(values, dtype=torch.float32, device=device)
+    loss, extra = algo.loss(batch)
+    return loss, extra, int(attn.sum())
+
+
 def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
                 prompts_path: str, groups: list[Group], out_dir: str, seed: int,
                 selfplay_groups: list[Group] | None = None,
@@ -199,9 +229,15 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     if train_cfg["batch_size"] % world:
         raise ValueError(f"train.batch_size ({train_cfg['batch_size']}) must be a multiple of the number of "
                          f"processes ({world})")
+    local_bs = train_cfg["batch_size"] // world
+    micro = min(train_cfg.get("micro_batch_size") or local_bs, local_bs)
+    n_micro = -(-local_bs // micro)
+    accelerator.gradient_accumulation_steps = n_micro
     model, tokenizer = load_model(init_model)
     device = accelerator.device
     model.to(device)
+    if train_cfg.get("compile"):
+        compile_blocks(model)
     prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
     missing = sorted({ex.prompt_id for ex in examples} - set(prompts))
     if missing:
@@ -247,6 +283,10 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         print(f"resuming {algorithm} from its checkpoint at step {step}/{len(schedule)}", flush=True)
     every = train_cfg.get("checkpoint_every") or 0
     policy, opt = accelerator.prepare(PolicyLogprobs(model, chunk), opt)
+    if accelerator.gradient_accumulation_steps != n_micro:  # a DeepSpeed config can pin its own value
+        raise ValueError(f"train.micro_batch_size ({micro}) needs {n_micro} micro-batches per step, but the accelerate "
+                         f"config fixes gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}; "
+                         "remove that key from the config (or set it to auto)")
     policy.train()
     rank = accelerator.process_index
     t_train = time.time()
@@ -258,28 +298,39 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
             weight = len(local) / len(idx) * world
             if not local:
                 local, weight = idx[:1], 0.0
-            n_resp = len(encoded[local[0]])
-            seqs = [seq for i in local for seq in encoded[i]]
-            ids_t, attn, resp = batch_sequences(seqs, pad_id, device)
-            with accelerator.autocast():
-                logp = policy(ids_t, attn, resp).float().view(len(local), n_resp)
-            batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(local), n_resp).float()}
-            for key, tensor in frozen.items():
-                batch[key] = tensor[local].to(device)
-            for f in fields:
-                batch[f] = torch.tensor([examples[i].fields[f] for i in local], dtype=torch.float32, device=device)
-            local_loss, extra = algo.loss(batch)
-            loss_value = local_loss.detach() * weight / world
+            # every process runs exactly n_micro passes (accelerate counts them to know when to
+            # synchronise and step); passes beyond this process's examples repeat one with weight 0
+            parts = [local[s:s + micro] for s in range(0, len(local), micro)]
+            shares = [len(part) / len(local) * weight for part in parts]
+            parts += [local[:1]] * (n_micro - len(parts))
+            shares += [0.0] * (n_micro - len(shares))
+            loss_value, extra, tokens = torch.zeros((), device=device), {}, 0
+            for k, (part, share) in enumerate(zip(parts, shares)):
+                with accelerator.accumulate(policy):
+                    part_loss, part_extra, part_tokens = _forward_loss(
+                        policy, algo, accelerator, [encoded[i] for i in part],
+                        {key: tensor[part] for key, tensor in frozen.items()},
+                        {f: [examples[i].fields[f] for i in part] for f in fields}, pad_id, device)
+                    bad = torch.tensor(float(not torch.isfinite(part_loss)), device=device)
+                    if world > 1:
+                        bad = accelerator.reduce(bad, reduction="sum")
+                    if bad:
+                        raise TrainingDiverged(f"{algorithm}: loss is {part_loss.item()} at epoch {epoch} step {step} "
+                                               f"(micro-batch {k + 1}/{n_micro}); no model was published")
+                    # accelerate divides by n_micro; the shares make the summed gradient the full batch's
+                    accelerator.backward(part_loss * share * n_micro)
+                    loss_value += part_loss.detach() * share / world
+                    if share:
+                        tokens += part_tokens
+                        for key, value in part_extra.items():
+                            extra[key] = extra.get(key, 0.0) + value * share / weight
+                    if k == n_micro - 1:
+                        grad_norm = accelerator.clip_grad_norm_(params, train_cfg["max_grad_norm"])
+                        opt.step()
+                        opt.zero_grad(set_to_none=True)
             if world > 1:
                 loss_value = accelerator.reduce(loss_value, reduction="sum")
-            if not torch.isfinite(loss_value):
-                raise TrainingDiverged(f"{algorithm}: loss is {loss_value.item()} at epoch {epoch} step {step}; "
-                                       "no model was published")
-            opt.zero_grad(set_to_none=True)
-            accelerator.backward(local_loss * weight)
-            grad_norm = accelerator.clip_grad_norm_(params, train_cfg["max_grad_norm"])
-            opt.step()
-            tokens = attn.sum() * (1 if weight else 0)
+            tokens = torch.tensor(tokens, device=device)
             tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
             train_tokens += tokens
             metrics_rows.append({"step": step, "epoch": epoch, "loss": loss_value.item(),
