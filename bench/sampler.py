@@ -4,6 +4,9 @@
            batches of --batch-size, generation stops when every sequence in a batch has ended
   plain    model.generate over the prompts in their given order, one prompt's K samples per call
            batched up to --batch-size (num_return_sequences), no length sorting
+  continuous  gamealign.sampling.generate_continuous (sampling.backend hf-continuous): transformers'
+           continuous batching, at most --batch-size sequences decoding at once; its wall time
+           includes the CUDA-graph warm-up that every sampling job pays
   vllm     gamealign.sampling_vllm.generate_vllm (only where vLLM and a GPU are usable)
 
 Prints new tokens/s of each and the ratios, measured in one run on the same model and prompts.
@@ -48,12 +51,13 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--impl", nargs="+", default=["ours", "plain", "continuous", "vllm"])
     ap.add_argument("--out")
     a = ap.parse_args()
 
     from gamealign.models import load_model
     from gamealign.prompts import builtin_prompts
-    from gamealign.sampling import chat_texts, generate
+    from gamealign.sampling import chat_texts, generate, generate_continuous
     from gamealign.sampling_vllm import vllm_usable
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -67,15 +71,22 @@ def main():
                "prompts": a.prompts, "k": a.k, "batch_size": a.batch_size, "max_new_tokens": a.max_new_tokens}
 
     generate(model, tok, prompts[:4], 2, temperature=1.0, top_p=1.0, max_new_tokens=8, batch_size=8, seed=0)  # warm-up
-    t0 = time.time()
-    rows, stats = generate(model, tok, prompts, a.k, temperature=1.0, top_p=1.0, max_new_tokens=a.max_new_tokens,
-                           batch_size=a.batch_size, seed=a.seed, desc="ours")
-    results["ours"] = {"tokens": stats["new_tokens"], "seconds": time.time() - t0}
-    t0 = time.time()
-    n = plain_generate(model, tok, texts, a.k, a.batch_size, a.max_new_tokens, a.seed)
-    results["plain"] = {"tokens": n, "seconds": time.time() - t0}
+    common = dict(temperature=1.0, top_p=1.0, max_new_tokens=a.max_new_tokens, batch_size=a.batch_size, seed=a.seed)
+    if "ours" in a.impl:
+        t0 = time.time()
+        _, stats = generate(model, tok, prompts, a.k, desc="ours", **common)
+        results["ours"] = {"tokens": stats["new_tokens"], "seconds": time.time() - t0}
+    if "plain" in a.impl:
+        t0 = time.time()
+        n = plain_generate(model, tok, texts, a.k, a.batch_size, a.max_new_tokens, a.seed)
+        results["plain"] = {"tokens": n, "seconds": time.time() - t0}
+    if "continuous" in a.impl:
+        t0 = time.time()
+        _, stats = generate_continuous(model, tok, prompts, a.k, desc="continuous", **common)
+        results["continuous"] = {"tokens": stats["new_tokens"], "seconds": time.time() - t0,
+                                 "generate_seconds": stats["seconds"]}
     usable, reason = vllm_usable()
-    if usable:
+    if "vllm" in a.impl and usable:
         from gamealign.sampling_vllm import generate_vllm
 
         del model
@@ -85,16 +96,18 @@ def main():
                                   max_new_tokens=a.max_new_tokens, seed=a.seed, gpu_memory_utilization=0.5)
         results["vllm"] = {"tokens": vstats["new_tokens"], "seconds": time.time() - t0,
                            "generate_seconds": vstats["seconds"]}
-    else:
+    elif "vllm" in a.impl:
         results["vllm"] = {"skipped": reason}
-    for name in ("ours", "plain", "vllm"):
+    names = [name for name in ("ours", "plain", "continuous", "vllm") if name in results]
+    for name in names:
         r = results[name]
         if "tokens" in r:
             r["tokens_per_s"] = r["tokens"] / r["seconds"]
-    base = results["plain"]["tokens_per_s"]
-    results["ratio_ours_vs_plain"] = results["ours"]["tokens_per_s"] / base
-    if "tokens_per_s" in results["vllm"]:
-        results["ratio_vllm_vs_plain"] = results["vllm"]["tokens_per_s"] / base
+    if "tokens_per_s" in results.get("plain", {}):
+        base = results["plain"]["tokens_per_s"]
+        for name in names:
+            if name != "plain" and "tokens_per_s" in results[name]:
+                results[f"ratio_{name}_vs_plain"] = results[name]["tokens_per_s"] / base
     print(json.dumps(results, indent=2))
     if a.out:
         with open(a.out, "w") as fh:

@@ -69,13 +69,14 @@ def cmd_sample(a):
         import torch
 
         from .models import load_model
-        from .sampling import generate
+        from .sampling import generate, generate_continuous
 
         model, tok = load_model(a.model)
         if torch.cuda.is_available():
             model.to("cuda")
-        rows, stats = generate(model, tok, prompts, k, batch_size=p["batch_size"], desc=f"sampling {a.out}", **common)
-        stats["backend"] = "hf"
+        run = generate_continuous if backend == "hf-continuous" else generate
+        rows, stats = run(model, tok, prompts, k, batch_size=p["batch_size"], desc=f"sampling {a.out}", **common)
+        stats["backend"] = backend
     write_jsonl(a.out, rows)
     if a.stats:
         from .provenance import manifest
@@ -246,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_prompts)
 
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
-    s.add_argument("--backend", choices=["auto", "hf", "vllm"], default="hf",
+    s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "vllm"], default="hf",
                    help="auto: vLLM where importable with a GPU, else HF transformers")
     s.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism")
     s.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vLLM's share of GPU memory")

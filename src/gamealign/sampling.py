@@ -2,7 +2,9 @@
 
 K responses per prompt with the model's chat template. Work items are sorted by prompt length
 and generated in large left-padded batches (less padding, fewer wasted FLOPs); generation stops
-early once every sequence in a batch has ended. Output rows follow DESIGN.md §3:
+early once every sequence in a batch has ended (`generate`, backend `hf`). `generate_continuous`
+(backend `hf-continuous`) hands the same work to transformers' continuous batching instead. Output
+rows of both follow DESIGN.md §3:
 `{prompt_id, k, text, n_tokens, finish_reason}` with finish_reason "stop" (EOS) or "length".
 """
 
@@ -54,17 +56,75 @@ def generate(model, tokenizer, prompts: list[dict], k: int, *, temperature: floa
             out = model.generate(**enc, **gen_cfg)
             gen = out[:, enc.input_ids.shape[1]:]
             for (pi, kk), row in zip(batch, gen.tolist()):
-                n, finish = len(row), "length"
-                for pos, tok in enumerate(row):
-                    if tok in eos_ids:
-                        n, finish = pos, "stop"
-                        break
-                text = tokenizer.decode(row[:n], skip_special_tokens=True).strip()
-                results[(pi, kk)] = {"prompt_id": prompts[pi]["id"], "k": kk, "text": text,
-                                     "n_tokens": n, "finish_reason": finish}
-                new_tokens += n
+                results[(pi, kk)] = _row(tokenizer, prompts[pi]["id"], kk, row, eos_ids)
+                new_tokens += results[(pi, kk)]["n_tokens"]
             bar.update(len(batch))
     seconds = time.time() - t0
+    return _finish(prompts, k, results, new_tokens, seconds)
+
+
+def generate_continuous(model, tokenizer, prompts: list[dict], k: int, *, temperature: float, top_p: float,
+                        max_new_tokens: int, batch_size: int, seed: int, greedy: bool = False,
+                        system_prompt: str | None = None, desc: str = "sampling") -> tuple[list[dict], dict]:
+    """The same rows through transformers' continuous batching (`model.generate_batch`).
+
+    A paged KV cache (prefix blocks shared between the K copies of a prompt where the model allows);
+    a finished sequence is replaced at once by a waiting one (no batch waits for its longest member);
+    on CUDA the decode step runs as a CUDA graph. At most `batch_size` sequences decode together.
+    Seeded through the continuous-batching config."""
+    import re
+
+    from transformers import ContinuousBatchingConfig, GenerationConfig
+
+    model.eval()
+    texts = chat_texts(tokenizer, prompts, system_prompt)
+    encoded = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    # each prompt K times (request n = prompt n // K, sample n % K): generate_batch's own
+    # num_return_sequences did not return the extra samples in transformers 5.17
+    inputs = [ids for ids in encoded for _ in range(k)]
+    sampling = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+    gen_cfg = GenerationConfig(max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
+                               pad_token_id=tokenizer.pad_token_id, **sampling)
+    # cache sized for `batch_size` sequences of the longest prompt + max_new_tokens (left to itself,
+    # transformers sizes it from free memory, which on CPU costs ~20 s of allocation per call)
+    block = 256
+    longest = max(map(len, encoded), default=1)
+    num_blocks = batch_size * -(-(longest + max_new_tokens) // block) + 1
+    cb_cfg = ContinuousBatchingConfig(seed=seed, max_requests_per_batch=batch_size, block_size=block,
+                                      num_blocks=num_blocks, max_batch_tokens=max(longest + batch_size, 2048))
+    print(f"{desc}: {len(prompts)} prompts x {k} (continuous batching)", flush=True)
+    t0 = time.time()
+    outputs = model.generate_batch(inputs, generation_config=gen_cfg, continuous_batching_config=cb_cfg,
+                                   progress_bar=True, warmup=model.device.type == "cuda")
+    seconds = time.time() - t0
+    by_index = {}
+    for req_id, out in outputs.items():
+        m = re.fullmatch(r"req_(\d+)", req_id)
+        if m is None or out.error:
+            raise RuntimeError(f"{desc}: continuous batching request {req_id} failed: {out.error or 'unexpected id'}")
+        by_index[int(m.group(1))] = out.generated_tokens
+    first = min(by_index, default=0)  # request numbers continue where an earlier manager stopped
+    results = {}
+    for n, tokens in by_index.items():
+        pi, kk = divmod(n - first, k)
+        results[(pi, kk)] = _row(tokenizer, prompts[pi]["id"], kk, tokens, {tokenizer.eos_token_id})
+    if len(results) != len(inputs):
+        raise RuntimeError(f"{desc}: continuous batching returned {len(results)} of {len(inputs)} samples")
+    return _finish(prompts, k, results, sum(r["n_tokens"] for r in results.values()), seconds)
+
+
+def _row(tokenizer, prompt_id, k, tokens: list[int], eos_ids: set[int]) -> dict:
+    """A sample row: the text before the first EOS; finish_reason "stop" (EOS) or "length"."""
+    n, finish = len(tokens), "length"
+    for pos, tok in enumerate(tokens):
+        if tok in eos_ids:
+            n, finish = pos, "stop"
+            break
+    text = tokenizer.decode(tokens[:n], skip_special_tokens=True).strip()
+    return {"prompt_id": prompt_id, "k": k, "text": text, "n_tokens": n, "finish_reason": finish}
+
+
+def _finish(prompts, k, results, new_tokens, seconds):
     rows = [results[(pi, kk)] for pi in range(len(prompts)) for kk in range(k)]
     stats = {"n_sequences": len(rows), "new_tokens": new_tokens, "seconds": round(seconds, 3),
              "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2)}

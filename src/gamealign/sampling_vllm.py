@@ -32,8 +32,8 @@ def vllm_usable() -> tuple[bool, str]:
 
 def resolve_backend(backend: str) -> str:
     """`auto` → vllm where usable, else hf; `vllm` where not usable → BackendUnavailable naming the key."""
-    if backend == "hf":
-        return "hf"
+    if backend in ("hf", "hf-continuous"):
+        return backend
     usable, reason = vllm_usable()
     if backend == "vllm" and not usable:
         raise BackendUnavailable(f"sampling.backend is 'vllm' but {reason}; install the extra "
