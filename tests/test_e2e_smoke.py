@@ -87,9 +87,6 @@ def test_every_contract_file_exists_and_parses(smoke):
         assert f"## {section}" in report
     for _, row in csv.iterrows():
         assert Path(row.source).exists() or (smoke.parent / row.source).exists()
-        if row.algorithm != "sft":  # training cost comes from the round's own manifest
-            man = json.loads((R / f"runs/{row.algorithm}/r{row['round']}/model/manifest.json").read_text())
-            assert row.train_s == pytest.approx(man["timings"]["total_s"], abs=1e-6)
         assert re.search(rf"\| {row.algorithm} \| {row['round']} \| {row.win_rate:.3f} \| {row.ci_low:.3f} \| {row.ci_high:.3f}", report)
     assert (R / "report/figures/winrate_vs_round.png").stat().st_size > 1000
 
