@@ -103,3 +103,41 @@ def test_slurm_profile_dry_runs_the_paper_configs_with_gpu_resources(repo, env, 
         assert "slurm_partition=gpu" in by_rule[rule] and re.search(r"\bgpu=\d", by_rule[rule]), (rule, by_rule[rule])
     for rule in ("annotate", "eval_score"):
         assert "slurm_partition=cpu" in by_rule[rule] and not re.search(r"\bgpu=", by_rule[rule]), rule
+
+
+def _planned_resources(repo, env, workdir, config_path):
+    """{rule: its first job's `resources:` line} of a local dry-run (-p prints them)."""
+    import re
+
+    from conftest import snakemake_bin
+
+    proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(workdir), "--configfile",
+                           str(config_path), "--cores", "4", "--resources", "gpu=4", "-n"],
+                          env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    by_rule = {}
+    for rule, block in re.findall(r"^rule (\w+):\n((?:    .*\n)*)", out, flags=re.M):
+        by_rule.setdefault(rule, block)
+    return by_rule
+
+
+def test_model_jobs_declare_gpus_per_job_and_every_job_a_benchmark_file(repo, env, tmp_path):
+    """study.gpus_per_job → resource gpu on the model jobs (training: × train.num_processes), none on
+    CPU jobs, so `--resources gpu=N` bounds the GPUs in use; every working rule writes a benchmark file."""
+    cfg = yaml.safe_load((repo / "configs/smoke.yaml").read_text())
+    cfg["study"]["gpus_per_job"] = 1
+    cfg.setdefault("train", {}).update(num_processes=2, batch_size=4)
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    jobs = _planned_resources(repo, env, tmp_path / "gpu", path)
+    for rule in ("prepare_sft", "sample", "eval_generate"):
+        assert "gpu=1," in jobs[rule], (rule, jobs[rule])
+    assert "gpu=2," in jobs["train"], jobs["train"]
+    for rule in ("prompts", "annotate", "eval_winrate", "report"):
+        assert "gpu=" not in jobs[rule], (rule, jobs[rule])
+    for rule, block in jobs.items():
+        if rule != "all":
+            assert f"benchmark: results/benchmarks/{rule}/" in block, (rule, block)
+    cpu = _planned_resources(repo, env, tmp_path / "cpu", repo / "configs/smoke.yaml")
+    assert "gpu=0," in cpu["train"], cpu["train"]

@@ -134,6 +134,23 @@ def test_snakemake_html_report_holds_the_figures_and_tables(smoke_project, env):
         assert name in html, name
 
 
+def test_every_job_wrote_its_benchmark_and_timings_summarise_them(smoke, env):
+    """Snakemake's benchmark directive on every working rule → `gamealign timings` per-stage table."""
+    proc = subprocess.run(["gamealign", "timings", "--bench-dir", str(smoke / "benchmarks")], env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = pd.read_csv(smoke / "benchmarks/timings.csv")
+    per_rule = jobs.groupby("rule").size().to_dict()
+    # 4 algorithms x 2 rounds of training; round-1 samples once (shared) + round 2 for the 2 online
+    # algorithms (inpo, wind) and SPAC's self-play samples
+    assert per_rule["train"] == 8 and per_rule["sample"] == 4, per_rule
+    assert per_rule["prepare_sft"] == per_rule["prompts"] == per_rule["report"] == 1
+    assert {"annotate", "eval_generate", "eval_winrate", "eval_score"} <= set(per_rule)
+    assert (jobs.s > 0).all() and (jobs.cpu_s >= 0).all()
+    md = (smoke / "benchmarks/timings.md").read_text()
+    assert "| train | 8 |" in md and md in proc.stdout
+
+
 def test_round1_data_is_shared_by_every_algorithm(smoke):
     for algo in ["dpo", "inpo", "wind", "spac"]:
         man = json.loads((smoke / f"runs/{algo}/r1/model/manifest.json").read_text())

@@ -40,6 +40,7 @@ def test_dvc_push_clone_pull_regenerates_only_the_report(smoke_project, env):
     assert not (b / "results/report").exists()
     run([DVC, "pull"], b, env)
     assert (b / "results/runs/shared/r1/prefs.parquet").exists()
+    assert (b / "results/benchmarks/train/dpo_r1.tsv").exists()   # the run's measured timings travel too
     (b / "results/report/comparison.csv").unlink()            # it must be regenerated, not just pulled
     proc = run(["make", "-o", "install", "report", f"VENV={VENV}", "CONFIG=configs/smoke.yaml"], b, env)
     out = proc.stdout + proc.stderr

@@ -207,6 +207,15 @@ def cmd_report(a):
     print(df.to_string(index=False))
 
 
+def cmd_timings(a):
+    from .config import load_config
+    from .timings import write_timings
+
+    bench_dir = a.bench_dir or Path(load_config(a.configfile, check_paths=False)["study"]["results_dir"]) / "benchmarks"
+    _, md = write_timings(bench_dir, a.out_md, a.out_csv)
+    print(md)
+
+
 def cmd_check_artifacts(a):
     """Refuse to `snakemake --touch` a study whose artifacts are not all present (e.g. after dvc pull)."""
     text = sys.stdin.read() if a.summary == "-" else Path(a.summary).read_text()
@@ -308,6 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--regenerated", nargs="*", default=["report", "all"],
                    help="rules whose outputs will be regenerated, so may be missing")
     s.set_defaults(func=cmd_check_artifacts)
+
+    s = sub.add_parser("timings", help="per-stage wall time and peak memory of a run, from Snakemake's benchmark files")
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--bench-dir", help="the study's benchmarks folder (<results_dir>/benchmarks)")
+    where.add_argument("--configfile", help="a study config: its study.results_dir/benchmarks")
+    s.add_argument("--out-md", help="Markdown summary (default: <bench-dir>/timings.md)")
+    s.add_argument("--out-csv", help="one row per job (default: <bench-dir>/timings.csv)")
+    s.set_defaults(func=cmd_timings)
 
     s = sub.add_parser("bench-data", help="a benchmark's prompts and reference answers from local files or the hub")
     s.add_argument("--bench", choices=["alpaca_eval", "arena_hard"], required=True)

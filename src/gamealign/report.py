@@ -43,7 +43,8 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
     return df.drop(columns="is_sft").reset_index(drop=True)
 
 
-def _md_table(df: pd.DataFrame) -> str:
+def md_table(df: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table (floats to 3 decimals, NaN/None as empty cells)."""
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
@@ -106,7 +107,7 @@ def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:
         lines += ["What replaces the splits the local data lacks:", *subs, ""]
     if not first.get("complete", True):
         lines += [f"Only {first['n_tasks']} of the six tasks ran: `average` is not the leaderboard average.", ""]
-    return lines + [_md_table(shown), "", "![leaderboard average vs round](figures/open_llm_vs_round.png)", ""]
+    return lines + [md_table(shown), "", "![leaderboard average vs round](figures/open_llm_vs_round.png)", ""]
 
 
 def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
@@ -136,7 +137,7 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
               f"`results/eval/`; rows are algorithm × round, with the SFT model as round 0. Primary benchmark: "
               f"`{primary}`.", "",
               f"## Summary ({primary}, last round of each algorithm, best first)", "",
-              _md_table(last[["algorithm", "round", "win_rate", "ci_low", "ci_high", "samples_cum", "judge_calls_cum"]]),
+              md_table(last[["algorithm", "round", "win_rate", "ci_low", "ci_high", "samples_cum", "judge_calls_cum"]]),
               ""]
         for b in benches:
             sub = df[df.benchmark == b]
@@ -145,7 +146,7 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                 cols.append("lc_win_rate")
             cols += ["mean_response_tokens"]
             md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b])), "",
-                   _md_table(sub[cols]), ""]
+                   md_table(sub[cols]), ""]
             if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
                 md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
                        "have the same lengths as the reference's); the reason is in its `alpaca_eval.json`.", ""]
@@ -162,7 +163,7 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
         eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens", "final_loss"]].copy()
         eff["gain_per_1k_judge_calls"] = [(w - 0.5) / (j / 1000.0) if j else float("nan")
                                           for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
-        md += [_md_table(eff), "",
+        md += [md_table(eff), "",
                "![win rate vs samples](figures/winrate_vs_samples.png)", "",
                "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", "",
                "---",

@@ -10,6 +10,8 @@ rule annotate:
         cache=f"{R}/cache/judge.sqlite",
     resources:
         mem_mb=2000,
+    benchmark:
+        f"{R}/benchmarks/annotate/{{algo}}_r{{round}}.tsv"
     log:
         f"{R}/logs/annotate/{{algo}}_r{{round}}.log",
     shell:

@@ -9,6 +9,8 @@ ROUNDS = config["study"]["rounds"]
 ALGOS = list(config["algorithms"])
 SEED = config["study"]["seed"]
 THREADS = config["study"]["threads_per_job"]
+GPUS = config["study"]["gpus_per_job"]
+TRAIN_GPUS = max(GPUS, config["train"]["num_processes"]) if GPUS else 0
 SFT = f"{R}/sft/model"
 SYSTEM = config["model"]["system_prompt"]
 

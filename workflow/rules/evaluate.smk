@@ -29,6 +29,8 @@ rule bench_data:
         bench=lambda w: jq(config["evaluation"][w.bench]),
     resources:
         mem_mb=2000,
+    benchmark:
+        f"{R}/benchmarks/bench_data/{{bench}}.tsv"
     log:
         f"{R}/logs/bench_data/{{bench}}.log",
     shell:
@@ -51,6 +53,9 @@ rule eval_generate:
     threads: THREADS
     resources:
         mem_mb=4000,
+        gpu=GPUS,
+    benchmark:
+        f"{R}/benchmarks/eval_generate/{{model_id}}_{{promptset}}.tsv"
     log:
         f"{R}/logs/eval/{{model_id}}_{{promptset}}_generate.log",
     shell:
@@ -74,6 +79,8 @@ rule eval_winrate:
         cache=f"{R}/cache/judge.sqlite",
     resources:
         mem_mb=1000,
+    benchmark:
+        f"{R}/benchmarks/eval_winrate/{{model_id}}.tsv"
     log:
         f"{R}/logs/eval/{{model_id}}_winrate.log",
     shell:
@@ -99,6 +106,8 @@ rule eval_score:
         cache=f"{R}/cache/judge.sqlite",
     resources:
         mem_mb=2000,
+    benchmark:
+        f"{R}/benchmarks/eval_score/{{model_id}}_{{bench}}.tsv"
     log:
         f"{R}/logs/eval/{{model_id}}_{{bench}}.log",
     shell:
@@ -129,6 +138,9 @@ rule eval_leaderboard:
     threads: THREADS
     resources:
         mem_mb=6000,
+        gpu=GPUS,
+    benchmark:
+        f"{R}/benchmarks/eval_leaderboard/{{model_id}}.tsv"
     log:
         f"{R}/logs/eval/{{model_id}}_open_llm.log",
     shell:

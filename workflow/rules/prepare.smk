@@ -7,6 +7,9 @@ rule prepare_sft:
     threads: THREADS
     resources:
         mem_mb=4000,
+        gpu=GPUS,
+    benchmark:
+        f"{R}/benchmarks/prepare_sft/sft.tsv"
     log:
         f"{R}/logs/prepare_sft.log",
     shell:

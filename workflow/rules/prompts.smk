@@ -9,6 +9,8 @@ rule prompts:
         out_dir=f"{R}/prompts",
     resources:
         mem_mb=1000,
+    benchmark:
+        f"{R}/benchmarks/prompts/prompts.tsv"
     log:
         f"{R}/logs/prompts.log",
     shell:

@@ -36,6 +36,8 @@ rule report:
         out_dir=f"{R}/report",
     resources:
         mem_mb=1000,
+    benchmark:
+        f"{R}/benchmarks/report/report.tsv"
     log:
         f"{R}/logs/report.log",
     shell:

@@ -15,6 +15,9 @@ rule sample:
     threads: THREADS
     resources:
         mem_mb=4000,
+        gpu=GPUS,
+    benchmark:
+        f"{R}/benchmarks/sample/{{algo}}_r{{round}}.tsv"
     log:
         f"{R}/logs/sample/{{algo}}_r{{round}}.log",
     shell:

@@ -53,6 +53,9 @@ rule train:
     threads: THREADS
     resources:
         mem_mb=8000,
+        gpu=TRAIN_GPUS,
+    benchmark:
+        f"{R}/benchmarks/train/{{algo}}_r{{round}}.tsv"
     log:
         f"{R}/logs/train/{{algo}}_r{{round}}.log",
     shell:
