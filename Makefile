@@ -7,7 +7,7 @@ CONFIG ?= config.yaml
 
 SMK = snakemake --profile workflow/profiles/local --cores $(CORES) --configfile $(CONFIG)
 
-.PHONY: install study test dry-run report html-report
+.PHONY: install study test dry-run report html-report timings
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ HTML ?= results/study-report.html
 study: install
 	$(SMK)
 	$(SMK) --report $(HTML)
+	gamealign timings --configfile $(CONFIG)
+
+# Per-stage wall time and peak memory of the last run, from Snakemake's benchmark files.
+timings: install
+	gamealign timings --configfile $(CONFIG)
 
 # Snakemake's self-contained HTML report: the figures and tables, the DAG, run times, the config.
 html-report: install
