@@ -9,10 +9,7 @@ mkdir -p "$OUT"
 [ -f "$GGUF" ] || { echo "gpu_bench: $GGUF is missing (carry .gpu/a, then .gpu/b: bench/README.md)" >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt"
-[ -f /tmp/sft/config.json ] || "$PY" - <<'PY'
-from gamealign.models import prepare_sft
-prepare_sft({"source": "gguf", "path": "/tmp/smol/SmolLM2-135M-Instruct.Q4_1.gguf", "trust_remote_code": False}, "/tmp/sft")
-PY
+[ -f /tmp/sft/config.json ] || gamealign prepare-sft --params "{\"source\": \"gguf\", \"path\": \"$GGUF\"}" --out /tmp/sft
 # each benchmark under its own time limit, so that one that hangs (a compile, a CUDA-graph capture)
 # still leaves the other's results in $OUT within the device tool's 10-minute command
 timeout 330 "$PY" bench/train_step.py --model /tmp/sft --pairs 32 --seq-len 512 --prompt-len 128 --steps 10 --warmup 3 \
