@@ -17,6 +17,7 @@ from gamealign.io import write_jsonl
 from gamealign.prompts import builtin_prompts
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -43,12 +44,12 @@ def round_data(tmp_path_factory):
     return d
 
 
-def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None):
+def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None, ref=None):
     cfg = validate_config({"algorithms": {algorithm: {}}, "train": {
         "batch_size": 4, "micro_batch_size": micro, "epochs": 2, "lr": 1e-3, "max_length": 96,
         "checkpoint_every": 0}}, check_paths=False)
     cmd = [*launcher, "train", "--algorithm", algorithm, "--hparams", json.dumps(cfg["algorithms"][algorithm]),
-           "--train", json.dumps(cfg["train"]), "--init-model", str(tiny_sft), "--ref-model", str(tiny_sft),
+           "--train", json.dumps(cfg["train"]), "--init-model", str(tiny_sft), "--ref-model", str(ref or tiny_sft),
            "--prompts", str(d / "prompts.jsonl"), "--samples", str(d / "samples.jsonl"),
            "--prefs", str(d / "prefs.parquet"), "--out", str(out), "--seed", "5", "--threads", "2"]
     run(cmd, d, env)
@@ -72,6 +73,10 @@ def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, en
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3, abs=1e-6)
         assert a["tokens"] == b["tokens"]
+        # the logged metrics are the whole batch's, not the first process's share
+        assert a.keys() == b.keys()
+        for key in set(a) - {"step", "epoch", "loss", "grad_norm", "tokens"}:
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
     assert man1["counts"]["train_tokens"] == man2["counts"]["train_tokens"]
     assert w1.keys() == w2.keys()
     moved = max((w1[k] - load_file(Path(str(tiny_sft)) / "model.safetensors")[k]).abs().max().item()
@@ -80,4 +85,43 @@ def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, en
     for k in w1:
         # Adam normalises each coordinate: float-summation noise in a tiny gradient can move a weight
         # by a fraction of one step (lr = 1e-3); 1e-4 is a tenth of a step
+        torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def other_ref(tmp_path_factory):
+    """A second tiny model (another seed): a reference model that differs from the starting one, as
+    in every round after the first."""
+    from gamealign.models import prepare_sft
+
+    out = tmp_path_factory.mktemp("ref") / "sft"
+    prepare_sft({"source": "tiny", "tiny": dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128,
+                                                num_attention_heads=4, num_key_value_heads=2)}, out, seed=1)
+    return out
+
+
+@pytest.mark.slow
+def test_fsdp_launch_config_matches_one_process(round_data, tiny_sft, other_ref, tmp_path, env):
+    """The shipped FSDP config, launched on 2 processes, trains as 1 process does.
+
+    On CPU accelerate runs an FSDP config as gloo data parallel (it selects FSDP only on GPUs), so the
+    sharding itself is not exercised here; what is, exactly as on GPUs, is the launch environment
+    (ACCELERATE_USE_FSDP, FSDP_CPU_RAM_EFFICIENT_LOADING=true) reaching transformers' loading. When
+    the trainer loaded its models after creating the Accelerator, every process but the first got
+    all-zero weights from it, so half of the frozen log-probs were wrong: step 0's DPO loss was 0.658
+    instead of log 2 and the runs parted from there.
+    """
+    env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
+    one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, "dpo", ref=other_ref)
+    two = _train([str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "configs/accelerate/fsdp.yaml"),
+                  "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(_free_port()),
+                  "-m", "gamealign"], round_data, tiny_sft, tmp_path / "two", env, "dpo", ref=other_ref)
+    (m1, w1, man1), (m2, w2, man2) = one, two
+    assert man1["processes"] == 1 and man2["processes"] == 2
+    assert len(m1) == len(m2) >= 3
+    for a, b in zip(m1, m2):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
+        assert a["margin"] == pytest.approx(b["margin"], rel=1e-3, abs=1e-4)
+        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3, abs=1e-6)
+    for k in w1:
         torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)

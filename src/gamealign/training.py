@@ -222,6 +222,14 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         raise ValueError(f"{algorithm}: no training examples (every group tied or empty)")
     from accelerate import Accelerator
 
+    # Both models are loaded whole on every process before the Accelerator exists: the frozen
+    # log-probs below run on each process's shard of the examples before `prepare`. Loaded after it,
+    # transformers would give every process but the first all-zero weights under FSDP's
+    # cpu_ram_efficient_loading (accelerate launch's default) and partitioned ones under ZeRO-3's
+    # zero3_init_flag, so those log-probs would be silently wrong or fail.
+    model, tokenizer = load_model(init_model)
+    same_ref = Path(init_model).resolve() == Path(ref_model).resolve()
+    ref = load_model(ref_model)[0] if "ref" in algo.frozen and not same_ref else None
     cuda = torch.cuda.is_available()
     # without a GPU, cpu=True makes accelerate use gloo across the launched processes (MULTI_CPU)
     accelerator = Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
@@ -233,7 +241,6 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     micro = min(train_cfg.get("micro_batch_size") or local_bs, local_bs)
     n_micro = -(-local_bs // micro)
     accelerator.gradient_accumulation_steps = n_micro
-    model, tokenizer = load_model(init_model)
     device = accelerator.device
     model.to(device)
     if train_cfg.get("compile"):
@@ -250,15 +257,13 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     t_frozen = time.time()
     frozen: dict[str, torch.Tensor] = {}
     prev = frozen_logprobs(model, encoded, pad_id, bs * 2, chunk, "log π_t", accelerator) if (
-        "prev" in algo.frozen or ("ref" in algo.frozen and Path(init_model).resolve() == Path(ref_model).resolve())
-    ) else None
+        "prev" in algo.frozen or ("ref" in algo.frozen and same_ref)) else None
     if "prev" in algo.frozen:
         frozen["prev"] = prev
     if "ref" in algo.frozen:
-        if Path(init_model).resolve() == Path(ref_model).resolve():
+        if same_ref:
             frozen["ref"] = prev
         else:
-            ref, _ = load_model(ref_model)
             frozen["ref"] = frozen_logprobs(ref.to(device), encoded, pad_id, bs * 2, chunk, "log π_ref", accelerator)
             del ref
     frozen_seconds = time.time() - t_frozen
@@ -287,6 +292,13 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         raise ValueError(f"train.micro_batch_size ({micro}) needs {n_micro} micro-batches per step, but the accelerate "
                          f"config fixes gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}; "
                          "remove that key from the config (or set it to auto)")
+    if every and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
+        # the Checkpoint holds whole weights and one optimizer state; under FSDP / ZeRO-3 each process
+        # holds a shard of both, so a checkpoint written from the first process would be partial
+        every = 0
+        if is_main:
+            print(f"train.checkpoint_every ignored under {accelerator.distributed_type.name}: mid-round checkpoints "
+                  "hold unsharded state; a restarted job reruns the round", flush=True)
     policy.train()
     rank = accelerator.process_index
     t_train = time.time()
@@ -322,14 +334,19 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
                     loss_value += part_loss.detach() * share / world
                     if share:
                         tokens += part_tokens
-                        for key, value in part_extra.items():
-                            extra[key] = extra.get(key, 0.0) + value * share / weight
+                    for key, value in part_extra.items():  # every process gets the keys, for the reduce below
+                        extra[key] = extra.get(key, 0.0) + (value * share / weight if share else 0.0)
                     if k == n_micro - 1:
                         grad_norm = accelerator.clip_grad_norm_(params, train_cfg["max_grad_norm"])
                         opt.step()
                         opt.zero_grad(set_to_none=True)
             if world > 1:
                 loss_value = accelerator.reduce(loss_value, reduction="sum")
+                # each process's metrics are means over its share of the batch: weight them by that share
+                keys = sorted(extra)
+                shares_sum = accelerator.reduce(
+                    torch.tensor([extra[k] * weight / world for k in keys], device=device), reduction="sum")
+                extra = dict(zip(keys, shares_sum.tolist()))
             tokens = torch.tensor(tokens, device=device)
             tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
             train_tokens += tokens
