@@ -100,28 +100,57 @@ def other_ref(tmp_path_factory):
     return out
 
 
-@pytest.mark.slow
-def test_fsdp_launch_config_matches_one_process(round_data, tiny_sft, other_ref, tmp_path, env):
-    """The shipped FSDP config, launched on 2 processes, trains as 1 process does.
+def _has_deepspeed() -> bool:
+    import importlib.util
 
-    On CPU accelerate runs an FSDP config as gloo data parallel (it selects FSDP only on GPUs), so the
-    sharding itself is not exercised here; what is, exactly as on GPUs, is the launch environment
-    (ACCELERATE_USE_FSDP, FSDP_CPU_RAM_EFFICIENT_LOADING=true) reaching transformers' loading. When
-    the trainer loaded its models after creating the Accelerator, every process but the first got
-    all-zero weights from it, so half of the frozen log-probs were wrong: step 0's DPO loss was 0.658
-    instead of log 2 and the runs parted from there.
+    return importlib.util.find_spec("deepspeed") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,engaged", [
+    ("fsdp.yaml", "MULTI_CPU"),
+    pytest.param("zero3.yaml", "DEEPSPEED", marks=pytest.mark.skipif(
+        not _has_deepspeed(), reason="deepspeed is not installed (make install adds it; pip install deepspeed)")),
+])
+def test_shipped_accelerate_configs_match_one_process(round_data, tiny_sft, other_ref, tmp_path, env, config, engaged):
+    """The shipped FSDP and ZeRO-3 configs, launched on 2 processes, train as 1 process does, with a
+    reference model that differs from the starting one (both are loaded by the trainer).
+
+    ZeRO-3 really runs on CPU (DeepSpeed's CPU accelerator over gloo): parameters, gradients and
+    optimizer state are partitioned, and the saved model is gathered from the partitions. FSDP does
+    not: accelerate selects FSDP only on GPUs and runs the config as gloo data parallel, so for it what
+    is tested is the launch environment (ACCELERATE_USE_FSDP, FSDP_CPU_RAM_EFFICIENT_LOADING=true)
+    reaching transformers' loading, exactly as on GPUs. When the trainer loaded its models after
+    creating the Accelerator, every process but the first got all-zero weights from it there, half of
+    the frozen log-probs were wrong, and step 0's DPO loss was 0.658 instead of log 2.
     """
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
     one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, "dpo", ref=other_ref)
-    two = _train([str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "configs/accelerate/fsdp.yaml"),
+    two = _train([str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "configs/accelerate" / config),
                   "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(_free_port()),
                   "-m", "gamealign"], round_data, tiny_sft, tmp_path / "two", env, "dpo", ref=other_ref)
     (m1, w1, man1), (m2, w2, man2) = one, two
     assert man1["processes"] == 1 and man2["processes"] == 2
+    assert man2["distributed"] == engaged
     assert len(m1) == len(m2) >= 3
     for a, b in zip(m1, m2):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
         assert a["margin"] == pytest.approx(b["margin"], rel=1e-3, abs=1e-4)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3, abs=1e-6)
+    assert w1.keys() == w2.keys()
     for k in w1:
         torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)
+
+
+def test_deepspeed_config_gets_the_micro_batch_and_train_clipping():
+    from gamealign.training import configure_deepspeed
+
+    cfg = {"train_micro_batch_size_per_gpu": "auto", "gradient_clipping": "auto"}
+    configure_deepspeed(cfg, 3, 0.5)
+    assert cfg == {"train_micro_batch_size_per_gpu": 3, "gradient_clipping": 0.5}
+    cfg = {}
+    configure_deepspeed(cfg, 2, 1.0)
+    assert cfg == {"train_micro_batch_size_per_gpu": 2, "gradient_clipping": 1.0}
+    configure_deepspeed({"gradient_clipping": 1}, 2, 1.0)  # the same value, spelled as an int
+    with pytest.raises(ValueError, match=r"gradient_clipping = 2\.0 .* train\.max_grad_norm is 1\.0"):
+        configure_deepspeed({"gradient_clipping": 2.0}, 2, 1.0)

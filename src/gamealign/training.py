@@ -203,6 +203,43 @@ def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pa
     return loss, extra, int(attn.sum())
 
 
+def make_accelerator():
+    """The Accelerator of a training job: bf16 autocast on CUDA, fp32 on CPU.
+
+    Without a GPU, `cpu=True` makes accelerate use gloo across the launched processes (MULTI_CPU);
+    it would also turn a DeepSpeed launch into plain data parallel, so a DeepSpeed launch on CPU keeps
+    accelerate's DeepSpeed path and asks for gloo (DeepSpeed's CPU accelerator), which is how ZeRO-3 is
+    tested on CPU.
+    """
+    import os
+
+    from accelerate import Accelerator
+    from accelerate.utils import InitProcessGroupKwargs
+
+    if torch.cuda.is_available():
+        return Accelerator(mixed_precision="bf16")
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        return Accelerator(mixed_precision="no", kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
+    return Accelerator(mixed_precision="no", cpu=True)
+
+
+def configure_deepspeed(ds_config: dict, micro_batch: int, max_grad_norm: float) -> None:
+    """Fill the DeepSpeed config values accelerate takes from a prepared dataloader (none is prepared
+    here: the trainer batches itself) and the gradient clipping, which DeepSpeed applies itself.
+
+    `train_micro_batch_size_per_gpu` is bookkeeping for DeepSpeed (examples per pass); clipping must be
+    `train.max_grad_norm`, so a config that pins another value is refused, naming the key.
+    """
+    if ds_config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+        ds_config["train_micro_batch_size_per_gpu"] = micro_batch
+    clip = ds_config.get("gradient_clipping", "auto")
+    if clip == "auto":
+        ds_config["gradient_clipping"] = max_grad_norm
+    elif float(clip) != float(max_grad_norm):
+        raise ValueError(f"the DeepSpeed config sets gradient_clipping = {clip} but train.max_grad_norm is "
+                         f"{max_grad_norm}; remove that key from the accelerate config (or set it to auto)")
+
+
 def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
                 prompts_path: str, groups: list[Group], out_dir: str, seed: int,
                 selfplay_groups: list[Group] | None = None,
@@ -220,8 +257,6 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         examples = algo.build_examples(groups, rng)
     if not examples:
         raise ValueError(f"{algorithm}: no training examples (every group tied or empty)")
-    from accelerate import Accelerator
-
     # Both models are loaded whole on every process before the Accelerator exists: the frozen
     # log-probs below run on each process's shard of the examples before `prepare`. Loaded after it,
     # transformers would give every process but the first all-zero weights under FSDP's
@@ -230,10 +265,9 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     model, tokenizer = load_model(init_model)
     same_ref = Path(init_model).resolve() == Path(ref_model).resolve()
     ref = load_model(ref_model)[0] if "ref" in algo.frozen and not same_ref else None
-    cuda = torch.cuda.is_available()
-    # without a GPU, cpu=True makes accelerate use gloo across the launched processes (MULTI_CPU)
-    accelerator = Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+    accelerator = make_accelerator()
     world, is_main = accelerator.num_processes, accelerator.is_main_process
+    sharded = accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
     if train_cfg["batch_size"] % world:
         raise ValueError(f"train.batch_size ({train_cfg['batch_size']}) must be a multiple of the number of "
                          f"processes ({world})")
@@ -282,19 +316,22 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         schedule += [(epoch, b) for b in batch_schedule(longest, bs, rng, train_cfg.get("group_by_length", False))]
     ckpt = Checkpoint(out_dir, {"algorithm": algorithm, "hparams": hparams, "train": train_cfg, "seed": seed,
                                 "init_model": str(init_model), "n_examples": len(examples)})
-    resumed = ckpt.load(model, opt)
+    # the Checkpoint holds whole weights and one optimizer state; under FSDP / ZeRO-3 each process
+    # holds a shard of both, so neither a checkpoint written by the first process nor one loaded
+    # before the sharding would be the job's state
+    resumed = None if sharded else ckpt.load(model, opt)
     if resumed:
         step, train_tokens, metrics_rows = resumed["step"], resumed["train_tokens"], resumed["metrics"]
         print(f"resuming {algorithm} from its checkpoint at step {step}/{len(schedule)}", flush=True)
     every = train_cfg.get("checkpoint_every") or 0
+    if accelerator.distributed_type.name == "DEEPSPEED":
+        configure_deepspeed(accelerator.state.deepspeed_plugin.deepspeed_config, micro, train_cfg["max_grad_norm"])
     policy, opt = accelerator.prepare(PolicyLogprobs(model, chunk), opt)
     if accelerator.gradient_accumulation_steps != n_micro:  # a DeepSpeed config can pin its own value
         raise ValueError(f"train.micro_batch_size ({micro}) needs {n_micro} micro-batches per step, but the accelerate "
                          f"config fixes gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}; "
                          "remove that key from the config (or set it to auto)")
-    if every and accelerator.distributed_type.name in ("FSDP", "DEEPSPEED"):
-        # the Checkpoint holds whole weights and one optimizer state; under FSDP / ZeRO-3 each process
-        # holds a shard of both, so a checkpoint written from the first process would be partial
+    if every and sharded:
         every = 0
         if is_main:
             print(f"train.checkpoint_every ignored under {accelerator.distributed_type.name}: mid-round checkpoints "
@@ -351,7 +388,8 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
             tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
             train_tokens += tokens
             metrics_rows.append({"step": step, "epoch": epoch, "loss": loss_value.item(),
-                                 "grad_norm": float(grad_norm), "tokens": tokens, **extra})
+                                 "grad_norm": None if grad_norm is None else float(grad_norm),
+                                 "tokens": tokens, **extra})
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value.item():.4f}")
@@ -372,9 +410,11 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
                              "total_s": round(time.time() - t_start, 3)},
                     final_loss=metrics_rows[-1]["loss"])
     info["processes"] = world
+    info["distributed"] = accelerator.distributed_type.name  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
     state = None
     if world > 1:  # the full weights, gathered from the shards where FSDP / ZeRO-3 split them
-        state = {k.removeprefix("model."): v for k, v in accelerator.get_state_dict(policy).items()}
+        gathered = accelerator.get_state_dict(policy)  # under ZeRO-3 only the first process gets it
+        state = {k.removeprefix("model."): v for k, v in gathered.items()} if gathered is not None else None
     if is_main:
         with atomic_path(out_dir, is_dir=True) as tmp:
             model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": state} if state else {}))
