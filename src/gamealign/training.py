@@ -327,6 +327,9 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     if accelerator.distributed_type.name == "DEEPSPEED":
         configure_deepspeed(accelerator.state.deepspeed_plugin.deepspeed_config, micro, train_cfg["max_grad_norm"])
     policy, opt = accelerator.prepare(PolicyLogprobs(model, chunk), opt)
+    # FSDP2 replaces the parameters by sharded ones, and accelerate clips FSDP gradients only when
+    # given exactly the prepared module's parameters (frozen ones have no gradient and are skipped)
+    params = list(policy.parameters())
     if accelerator.gradient_accumulation_steps != n_micro:  # a DeepSpeed config can pin its own value
         raise ValueError(f"train.micro_batch_size ({micro}) needs {n_micro} micro-batches per step, but the accelerate "
                          f"config fixes gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}; "
