@@ -79,7 +79,9 @@ def train_launcher():
     if t["num_processes"] == 1:
         return "gamealign"
     how = f"--config_file {t['accelerate_config']}" if t["accelerate_config"] else "--multi_gpu"
-    return f"accelerate launch {how} --num_processes {t['num_processes']} --num_machines 1 -m gamealign"
+    # port 0: accelerate picks a free one, so several training jobs on one machine do not collide
+    return (f"accelerate launch {how} --num_processes {t['num_processes']} --num_machines 1 --main_process_port 0 "
+            "-m gamealign")
 
 
 def backend_args():
