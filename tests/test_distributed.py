@@ -58,9 +58,11 @@ def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None, ref=None):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm,micro", [("dpo", None), ("inpo", 1)])
+@pytest.mark.parametrize("algorithm,micro", [("inpo", 1)])
 def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm, micro):
-    """With micro=1 each process runs its 2 examples as 2 passes (gradient all-reduce only after the last)."""
+    """With micro=1 each process runs its 2 examples as 2 passes (gradient all-reduce only after the last).
+    (DPO in one pass per process on 2 gloo processes is the fsdp.yaml case below: on CPU that config
+    runs as this same data parallel.)"""
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
     one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
     two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
@@ -139,8 +141,10 @@ def test_shipped_accelerate_configs_match_one_process(round_data, tiny_sft, othe
         assert a.keys() == b.keys()
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3, abs=1e-6)
+        assert a["tokens"] == b["tokens"]
         for key in set(a) - {"step", "epoch", "loss", "grad_norm", "tokens"}:
             assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
+    assert man1["counts"]["train_tokens"] == man2["counts"]["train_tokens"]
     assert w1.keys() == w2.keys()
     for k in w1:
         torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)
