@@ -41,6 +41,15 @@ def snakemake_bin() -> str:
     return str(exe) if exe.exists() else shutil.which("snakemake")
 
 
+def free_port() -> int:
+    """A TCP port free on localhost now, for a launcher's rendezvous."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def run(cmd, cwd, env, check=True, **kw):
     import subprocess
 

@@ -1,7 +1,6 @@
 """Training on 2 processes through `accelerate launch` (gloo on CPU) matches 1 process."""
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -11,19 +10,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import run
+from conftest import free_port, run
 from gamealign.config import validate_config
 from gamealign.io import write_jsonl
 from gamealign.prompts import builtin_prompts
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +59,7 @@ def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, en
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
     one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
     two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                  "--main_process_port", str(_free_port()), "-m", "gamealign"],
+                  "--main_process_port", str(free_port()), "-m", "gamealign"],
                  round_data, tiny_sft, tmp_path / "two", env, algorithm, micro)
     (m1, w1, man1), (m2, w2, man2) = one, two
     assert man1["processes"] == 1 and man2["processes"] == 2
@@ -131,7 +124,7 @@ def test_shipped_accelerate_configs_match_one_process(round_data, tiny_sft, othe
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
     one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm, ref=other_ref)
     two = _train([str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "configs/accelerate" / config),
-                  "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(_free_port()),
+                  "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port()),
                   "-m", "gamealign"], round_data, tiny_sft, tmp_path / "two", env, algorithm, micro, ref=other_ref)
     (m1, w1, man1), (m2, w2, man2) = one, two
     assert man1["processes"] == 1 and man2["processes"] == 2

@@ -10,27 +10,20 @@ module's parameters.
 """
 
 import json
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import free_port, run
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_logprobs_and_gradients_under_fsdp2_match_the_unsharded_model(tiny_sft, env, tmp_path):
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     proc = run([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                str(_free_port()), str(Path(__file__).with_name("fsdp2_worker.py")), str(tiny_sft)], tmp_path, env)
+                str(free_port()), str(Path(__file__).with_name("fsdp2_worker.py")), str(tiny_sft)], tmp_path, env)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert sorted(r["rank"] for r in rows) == [0, 1], proc.stdout + proc.stderr[-2000:]
     for r in rows:
