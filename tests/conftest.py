@@ -7,6 +7,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# the tiny random-init Llama of the fast tests (SmolLM2's tokenizer)
+TINY_SIZES = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+                  num_key_value_heads=2)
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +33,7 @@ def tiny_sft(tmp_path_factory) -> Path:
     from gamealign.models import prepare_sft
 
     out = tmp_path_factory.mktemp("tiny") / "sft"
-    sizes = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
-                 num_key_value_heads=2)
-    prepare_sft({"source": "tiny", "tiny": sizes}, out, seed=0)
+    prepare_sft({"source": "tiny", "tiny": TINY_SIZES}, out, seed=0)
     return out
 
 

@@ -1,7 +1,6 @@
 """Training on 2 processes through `accelerate launch` (gloo on CPU) matches 1 process."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import free_port, run
+from conftest import BIN, TINY_SIZES, free_port, run
 from gamealign.config import validate_config
 from gamealign.io import write_jsonl
 from gamealign.prompts import builtin_prompts
 
-BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,17 +48,8 @@ def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None, ref=None):
     return metrics, load_file(out / "model.safetensors"), json.loads((out / "manifest.json").read_text())
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("algorithm,micro", [("inpo", 1)])
-def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm, micro):
-    """With micro=1 each process runs its 2 examples as 2 passes (gradient all-reduce only after the last).
-    (DPO in one pass per process on 2 gloo processes is the fsdp.yaml case below: on CPU that config
-    runs as this same data parallel.)"""
-    env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
-    one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
-    two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                  "--main_process_port", str(free_port()), "-m", "gamealign"],
-                 round_data, tiny_sft, tmp_path / "two", env, algorithm, micro)
+def _assert_trained_alike(one, two):
+    """A 1-process and a 2-process run of `_train` took the same steps and landed on the same weights."""
     (m1, w1, man1), (m2, w2, man2) = one, two
     assert man1["processes"] == 1 and man2["processes"] == 2
     assert len(m1) == len(m2) >= 3  # 5 prompts -> >= 5 examples, 2 epochs of batches of 4, last one uneven
@@ -74,13 +63,28 @@ def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, en
             assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
     assert man1["counts"]["train_tokens"] == man2["counts"]["train_tokens"]
     assert w1.keys() == w2.keys()
-    moved = max((w1[k] - load_file(Path(str(tiny_sft)) / "model.safetensors")[k]).abs().max().item()
-                for k in w1 if k in load_file(Path(str(tiny_sft)) / "model.safetensors"))
-    assert moved > 1e-4  # training changed the weights, so the comparison below means something
     for k in w1:
         # Adam normalises each coordinate: float-summation noise in a tiny gradient can move a weight
         # by a fraction of one step (lr = 1e-3); 1e-4 is a tenth of a step
         torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm,micro", [("inpo", 1)])
+def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm, micro):
+    """With micro=1 each process runs its 2 examples as 2 passes (gradient all-reduce only after the last).
+    (DPO in one pass per process on 2 gloo processes is the fsdp.yaml case below: on CPU that config
+    runs as this same data parallel.)"""
+    env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
+    one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
+    two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                  "--main_process_port", str(free_port()), "-m", "gamealign"],
+                 round_data, tiny_sft, tmp_path / "two", env, algorithm, micro)
+    w1 = one[1]
+    moved = max((w1[k] - load_file(Path(str(tiny_sft)) / "model.safetensors")[k]).abs().max().item()
+                for k in w1 if k in load_file(Path(str(tiny_sft)) / "model.safetensors"))
+    assert moved > 1e-4  # training changed the weights, so the comparison below means something
+    _assert_trained_alike(one, two)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +94,7 @@ def other_ref(tmp_path_factory):
     from gamealign.models import prepare_sft
 
     out = tmp_path_factory.mktemp("ref") / "sft"
-    prepare_sft({"source": "tiny", "tiny": dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128,
-                                                num_attention_heads=4, num_key_value_heads=2)}, out, seed=1)
+    prepare_sft({"source": "tiny", "tiny": TINY_SIZES}, out, seed=1)
     return out
 
 
@@ -126,21 +129,8 @@ def test_shipped_accelerate_configs_match_one_process(round_data, tiny_sft, othe
     two = _train([str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "configs/accelerate" / config),
                   "--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port()),
                   "-m", "gamealign"], round_data, tiny_sft, tmp_path / "two", env, algorithm, micro, ref=other_ref)
-    (m1, w1, man1), (m2, w2, man2) = one, two
-    assert man1["processes"] == 1 and man2["processes"] == 2
-    assert man2["distributed"] == engaged
-    assert len(m1) == len(m2) >= 3
-    for a, b in zip(m1, m2):
-        assert a.keys() == b.keys()
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-6)
-        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-3, abs=1e-6)
-        assert a["tokens"] == b["tokens"]
-        for key in set(a) - {"step", "epoch", "loss", "grad_norm", "tokens"}:
-            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
-    assert man1["counts"]["train_tokens"] == man2["counts"]["train_tokens"]
-    assert w1.keys() == w2.keys()
-    for k in w1:
-        torch.testing.assert_close(w1[k], w2[k], rtol=1e-3, atol=1e-4)
+    assert two[2]["distributed"] == engaged
+    _assert_trained_alike(one, two)
 
 
 def test_deepspeed_config_gets_the_micro_batch_and_train_clipping():

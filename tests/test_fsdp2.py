@@ -10,14 +10,11 @@ module's parameters.
 """
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, run
-
-BIN = Path(sys.executable).parent
+from conftest import BIN, free_port, run
 
 
 def test_logprobs_and_gradients_under_fsdp2_match_the_unsharded_model(tiny_sft, env, tmp_path):

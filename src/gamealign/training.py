@@ -329,7 +329,7 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     policy, opt = accelerator.prepare(PolicyLogprobs(model, chunk), opt)
     # FSDP2 replaces the parameters by sharded ones, and accelerate clips FSDP gradients only when
     # given exactly the prepared module's parameters (frozen ones have no gradient and are skipped)
-    params = list(policy.parameters())
+    clip_params = list(policy.parameters())
     if accelerator.gradient_accumulation_steps != n_micro:  # a DeepSpeed config can pin its own value
         raise ValueError(f"train.micro_batch_size ({micro}) needs {n_micro} micro-batches per step, but the accelerate "
                          f"config fixes gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}; "
@@ -377,7 +377,7 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
                     for key, value in part_extra.items():  # every process gets the keys, for the reduce below
                         extra[key] = extra.get(key, 0.0) + (value * share / weight if share else 0.0)
                     if k == n_micro - 1:
-                        grad_norm = accelerator.clip_grad_norm_(params, train_cfg["max_grad_norm"])
+                        grad_norm = accelerator.clip_grad_norm_(clip_params, train_cfg["max_grad_norm"])
                         opt.step()
                         opt.zero_grad(set_to_none=True)
             if world > 1:
