@@ -1,9 +1,11 @@
 """Run under `torchrun --nproc_per_node 2` (gloo, CPU) by tests/test_fsdp2.py: the policy's per-sequence
 log-probs and their gradients with FSDP2 sharding (torch's `fully_shard`, per decoder layer and root,
-as configs/accelerate/fsdp.yaml asks) against the same model unsharded. Prints one JSON line per rank."""
+as configs/accelerate/fsdp.yaml asks) against the same model unsharded. Each rank writes its findings
+to <out_dir>/rank<N>.json (one file each: the ranks' stdout lines can interleave)."""
 
 import json
 import sys
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -14,7 +16,7 @@ from gamealign.logprobs import PolicyLogprobs, batch_sequences
 from gamealign.models import load_model
 
 
-def main(model_dir: str) -> None:
+def main(model_dir: str, out_dir: str) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     model, tok = load_model(model_dir)
@@ -43,7 +45,7 @@ def main(model_dir: str) -> None:
     norm_sharded = torch.nn.utils.clip_grad_norm_(after, float("inf")).full_tensor().item() * world
     grad_diff = max((p.grad.full_tensor() * world - grads[n]).abs().max().item()
                     for n, p in sharded_model.named_parameters())
-    print(json.dumps({
+    (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps({
         "rank": rank,
         "logprob_diff": (lp_sharded - lp[mine].detach()).abs().max().item(),
         "grad_diff": grad_diff, "grad_scale": max(g.abs().max().item() for g in grads.values()),
@@ -51,9 +53,9 @@ def main(model_dir: str) -> None:
         "sharded": all(type(p).__name__ == "DTensor" for p in after),
         "replaced": sum(all(p is not q for q in after) for p in before), "n_params": len(before),
         "old_params_have_grads": any(p.grad is not None for p in before),
-    }), flush=True)
+    }))
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

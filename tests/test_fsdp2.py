@@ -20,9 +20,10 @@ from conftest import BIN, free_port, run
 def test_logprobs_and_gradients_under_fsdp2_match_the_unsharded_model(tiny_sft, env, tmp_path):
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     proc = run([str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                str(free_port()), str(Path(__file__).with_name("fsdp2_worker.py")), str(tiny_sft)], tmp_path, env)
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert sorted(r["rank"] for r in rows) == [0, 1], proc.stdout + proc.stderr[-2000:]
+                str(free_port()), str(Path(__file__).with_name("fsdp2_worker.py")), str(tiny_sft), str(tmp_path)],
+               tmp_path, env)
+    rows = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["rank"] for r in rows] == [0, 1], proc.stdout + proc.stderr[-2000:]
     for r in rows:
         assert r["sharded"]
         assert r["logprob_diff"] < 1e-4
