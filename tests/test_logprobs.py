@@ -27,3 +27,63 @@ def test_truncation_keeps_the_response_and_cuts_the_prompt_from_the_left(tiny_sf
     ids, n_prompt = tokenize_pair(tok, "word " * 100, "short answer", 20)
     assert len(ids) == 20 and ids[-1] == tok.eos_token_id
     assert tok.decode(ids[n_prompt:-1]) == "short answer"
+
+
+def _three_rows(tok):
+    seqs = [tokenize_pair(tok, "<|im_start|>user\nhi<|im_end|>\n", t, 64) for t in ["hello there", "a", "b c d e f"]]
+    return batch_sequences(seqs, tok.pad_token_id)
+
+
+def test_precomputed_positions_and_no_mask_on_right_padding_give_the_same_logprobs(tiny_sft):
+    """The CUDA-graph-safe path (response positions computed once, no attention mask on right-padded rows:
+    a causal mask already keeps every real token from the padding after it) equals the masked path."""
+    from gamealign.logprobs import response_positions
+
+    model, tok = load_model(tiny_sft)
+    ids, attn, resp = _three_rows(tok)
+    assert (attn == 0).any()  # the rows really are padded
+    plain = sequence_logprobs(model, ids, attn, resp, chunk=4)
+    graphable = sequence_logprobs(model, ids, None, resp, chunk=4, positions=response_positions(resp))
+    assert torch.allclose(plain, graphable, atol=1e-5)
+    assert torch.allclose(plain, naive_logprobs(model, ids, attn, resp), atol=1e-4)
+
+
+def test_fused_kernels_setting_is_resolved_for_the_machine(tiny_sft, capsys):
+    import pytest
+
+    from gamealign.training import resolve_fused_kernels
+
+    model, _ = load_model(tiny_sft)
+    cpu = torch.device("cpu")
+    assert resolve_fused_kernels(False, model, cpu) is False
+    assert resolve_fused_kernels("auto", model, cpu) is False
+    assert "train.fused_kernels auto: off, no CUDA device" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="train.fused_kernels is true, but no CUDA device"):
+        resolve_fused_kernels(True, model, cpu)
+
+
+def test_liger_kernels_give_the_plain_logprobs_and_gradients(tiny_sft):
+    """The trainer's GPU default (train.fused_kernels: auto) against the plain path: same per-sequence
+    log-probs and gradients within bf16 rounding. Triton kernels: runs where CUDA and liger-kernel are."""
+    import importlib.util
+
+    import pytest
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("liger_kernel") is None:
+        pytest.skip("needs CUDA and liger-kernel (the gpu extra); liger's kernels are Triton, not runnable on CPU")
+    from gamealign.training import use_liger_kernels
+
+    plain, tok = load_model(tiny_sft)
+    fused, _ = load_model(tiny_sft)
+    plain, fused = plain.cuda(), fused.cuda()
+    use_liger_kernels(fused)
+    ids, attn, resp = (t.cuda() for t in _three_rows(tok))
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        a = sequence_logprobs(plain, ids, attn, resp, chunk=4)
+        b = sequence_logprobs(fused, ids, attn, resp, chunk=4, fused=True)
+    assert torch.allclose(a.float(), b.float(), rtol=2e-2, atol=5e-2), (a, b)
+    a.sum().backward()
+    b.sum().backward()
+    for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
+        scale = p.grad.abs().max().clamp_min(1e-6)
+        assert (p.grad - q.grad).abs().max() / scale < 5e-2, name
