@@ -13,6 +13,6 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.t
 # each benchmark under its own time limit, so that one that hangs (a compile, a CUDA-graph capture)
 # still leaves the other's results in $OUT within the device tool's 10-minute command
 timeout 330 "$PY" bench/train_step.py --model /tmp/sft --pairs 32 --seq-len 512 --prompt-len 128 --steps 10 --warmup 3 \
-  --impl trl trl-pre ours ours-mb ours-gc ours-compile ours-compile-mb naive --out "$OUT/train_step.json" 2>&1 | grep -v -E "it/s\]|examples/s\]|Warning" | tee "$OUT/train_step.txt"
+  --impl trl trl-pre ours ours-liger-lce ours-liger-lce-gc ours-liger-lce-gc-fadam naive --out "$OUT/train_step.json" 2>&1 | grep -v -E "it/s\]|examples/s\]|Warning" | tee "$OUT/train_step.txt"
 timeout 180 "$PY" bench/sampler.py --model /tmp/sft --prompts 256 --k 4 --batch-size 256 --max-new-tokens 128 \
   --out "$OUT/sampler.json" 2>&1 | grep -v -E "it/s\]|seq/s\]|Warning" | tee "$OUT/sampler.txt"

@@ -8,8 +8,13 @@ memory and ratios against each other (never asserted: this is a benchmark, not a
   ours-gc     the same with gradient checkpointing of the decoder blocks (train.gradient_checkpointing)
   ours-mb     the same as ours in micro-batches of --micro-pairs pairs, one optimizer step per batch
               (train.micro_batch_size)
-  ours-compile  ours with every decoder block under torch.compile (train.compile); suffixes combine,
-              e.g. ours-compile-mb, ours-compile-gc
+  ours-compile  ours with every decoder block under torch.compile (train.compile)
+  ours-liger  ours with liger-kernel's fused RMSNorm, SwiGLU and RoPE Triton kernels (CUDA only)
+  ours-lce    ours with the LM head + log-softmax fused by liger-kernel's linear cross-entropy (CUDA only)
+  ours-fadam  ours with torch's fused AdamW (one kernel for the whole update; CUDA only)
+  ours-graph  the whole step (forward, backward, AdamW) captured once as a CUDA graph and replayed: no Python
+              or kernel-launch overhead per step (static shapes; no attention mask, the rows are unpadded)
+              suffixes combine, e.g. ours-compile-lce-mb4; mbN sets the micro-batch to N pairs
   naive       the textbook step: reference forward every step + full-vocabulary log_softmax
   trl         TRL DPOTrainer (loss_type sigmoid) with its defaults            (if trl is installed)
   trl-pre     TRL DPOTrainer with precompute_ref_log_probs=True               (if trl is installed)
@@ -25,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import torch
@@ -53,14 +59,38 @@ def _peak(device):
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
 
 
-def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False, micro=None, compiled=False):
-    from gamealign.logprobs import sequence_logprobs
-    from gamealign.training import compile_blocks
+OURS_FLAGS = {"gc", "mb", "compile", "liger", "lce", "fadam", "graph"}
 
+
+def parse_ours(impl: str, default_micro: int) -> dict:
+    """ours-compile-lce-mb4 → {'compile', 'lce', 'mb'} with micro=4; unknown suffixes are refused by name."""
+    flags, micro = set(), None
+    for part in impl.split("-")[1:]:
+        if part.startswith("mb") and part[2:].isdigit():
+            flags.add("mb")
+            micro = int(part[2:])
+        elif part in OURS_FLAGS:
+            flags.add(part)
+            micro = default_micro if part == "mb" else micro
+        else:
+            raise SystemExit(f"--impl {impl}: unknown suffix {part!r} (known: {sorted(OURS_FLAGS)}, mbN)")
+    return {"checkpointing": "gc" in flags, "compiled": "compile" in flags, "liger": "liger" in flags,
+            "fused_lce": "lce" in flags, "fused_adam": "fadam" in flags, "graph": "graph" in flags,
+            "micro": micro if "mb" in flags else None}
+
+
+def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False, micro=None, compiled=False,
+               liger=False, fused_lce=False, fused_adam=False, graph=False):
+    from gamealign.logprobs import sequence_logprobs
+    from gamealign.training import compile_blocks, use_liger_kernels
+
+    if liger:
+        use_liger_kernels(model)
     if compiled:  # compilation happens in the warm-up steps, outside the timing
         compile_blocks(model)
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if checkpointing:  # no dropout, so no RNG state to preserve (and a CUDA graph cannot read it while capturing)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False,
+                                                                           "preserve_rng_state": False})
     seqs = [(p + c, len(p)) for p, c, _ in pairs] + [(p + r, len(p)) for p, _, r in pairs]
     ids = torch.tensor([s for s, _ in seqs], device=device)
     attn = torch.ones_like(ids)
@@ -69,15 +99,18 @@ def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=Fa
         resp[i, n_prompt:] = True
     model.eval()
     with torch.no_grad(), _autocast(device):  # frozen log-probs: once per round, not per step
-        ref = sequence_logprobs(model, ids, attn, resp, chunk).float()
+        ref = sequence_logprobs(model, ids, attn, resp, chunk, fused=fused_lce).float()
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-7)
     n = len(pairs)
-    return _timed(lambda: _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro or n), steps, warmup,
-                  device, int(attn.sum()))
+    if graph:
+        return _timed(_graphed_step(model, ids, resp, ref, n, chunk, device, fused_adam), steps, warmup, device,
+                      int(attn.sum()))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-7, fused=fused_adam or None)
+    return _timed(lambda: _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro or n, fused_lce),
+                  steps, warmup, device, int(attn.sum()))
 
 
-def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro):
+def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro, fused_lce=False):
     from gamealign.algorithms.dpo import dpo_loss
     from gamealign.logprobs import sequence_logprobs
 
@@ -85,11 +118,42 @@ def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro):
         rows = torch.cat([torch.arange(s, min(s + micro, n)), torch.arange(n + s, n + min(s + micro, n))]).to(device)
         m = len(rows) // 2
         with _autocast(device):
-            lp = sequence_logprobs(model, ids[rows], attn[rows], resp[rows], chunk).float()
+            lp = sequence_logprobs(model, ids[rows], attn[rows], resp[rows], chunk, fused=fused_lce).float()
         loss, _ = dpo_loss(lp[:m], lp[m:], ref[rows[:m]], ref[rows[m:]], 0.1)
         (loss.sum() / n).backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
+
+
+def _graphed_step(model, ids, resp, ref, n, chunk, device, fused_adam):
+    """The whole step as one CUDA graph (torch's "whole network capture"): warm up on a side stream, capture
+    forward + backward + AdamW (capturable) once, replay it. Everything in it must stay on the device: the
+    response positions are precomputed, no attention mask (unpadded rows), autocast without its weight cache."""
+    from gamealign.algorithms.dpo import dpo_loss
+    from gamealign.logprobs import response_positions, sequence_logprobs
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-7, capturable=True, fused=fused_adam or None)
+    positions = response_positions(resp)
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            lp = sequence_logprobs(model, ids, None, resp, chunk, positions=positions).float()
+        loss, _ = dpo_loss(lp[:n], lp[n:], ref[:n], ref[n:], 0.1)
+        (loss.sum() / n).backward()
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    return g.replay
 
 
 def bench_naive(model, ref_model, pairs, steps, warmup, device):
@@ -159,9 +223,7 @@ def _autocast(device):
 def _timed(step, steps, warmup, device, tokens):
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    _sync(device)
+    _sync(device)  # the peak is the variant's whole life (reset before it loads), as TRL's is its train()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
@@ -177,15 +239,20 @@ def _run_isolated(a, impl) -> dict:
         cmd = [sys.executable, __file__, "--model", a.model, "--pairs", str(a.pairs), "--seq-len", str(a.seq_len),
                "--prompt-len", str(a.prompt_len), "--steps", str(a.steps), "--warmup", str(a.warmup),
                "--micro-pairs", str(a.micro_pairs), "--peak-tflops", str(a.peak_tflops), "--no-isolate",
+               "--chunk", str(a.chunk),
                "--impl", impl, "--out", out]
         child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        timer = threading.Timer(a.variant_timeout, child.kill)  # one hung compile must not eat the others' time
+        timer.start()
         _, status, usage = os.wait4(child.pid, 0)
+        timer.cancel()
         if os.waitstatus_to_exitcode(status) != 0:
-            return {"failed": f"exit {os.waitstatus_to_exitcode(status)}: {' '.join(cmd)}"}
+            return {"failed": f"exit {os.waitstatus_to_exitcode(status)} (timeout {a.variant_timeout:g} s): "
+                              f"{' '.join(cmd)}"}
         with open(out) as fh:
             result = json.load(fh)[impl]
-    if "tokens_per_s" in result:
-        result["peak_rss_gib"] = usage.ru_maxrss / 2**20  # KiB on Linux
+    if "tokens_per_s" in result and not torch.cuda.is_available():
+        result["peak_rss_gib"] = usage.ru_maxrss / 2**20  # KiB on Linux; on CUDA the child's allocator peak
     return result
 
 
@@ -204,13 +271,16 @@ def main():
     ap.add_argument("--micro-pairs", type=int, default=8, help="pairs per forward/backward pass of ours-mb")
     ap.add_argument("--peak-tflops", type=float, default=989.0,
                     help="the GPU's dense bf16 peak for MFU (H100 SXM: 989)")
+    ap.add_argument("--chunk", type=int, default=4096, help="response tokens per LM-head chunk of ours")
     ap.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
-                    help="run each variant in its own process and report its peak RSS (default: on CPU, where "
-                         "there is no allocator peak to read)")
+                    help="run each variant in its own process (default with more than one variant): no kernel "
+                         "patch, compile cache or allocator state leaks from one variant into the next; on CPU "
+                         "it reports each one's peak RSS")
+    ap.add_argument("--variant-timeout", type=float, default=300, help="seconds one isolated variant may take")
     ap.add_argument("--out")
     a = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    isolate = a.isolate if a.isolate is not None else device.type == "cpu" and len(a.impl) > 1
+    isolate = a.isolate if a.isolate is not None else len(a.impl) > 1
     _, tok = load_model(a.model)
     pairs = make_pairs(tok, a.pairs, a.seq_len, a.prompt_len)
     results = {}
@@ -224,13 +294,9 @@ def main():
             torch.cuda.reset_peak_memory_stats()
         try:
             if impl.split("-")[0] == "ours":
-                flags = set(impl.split("-")[1:])
-                if flags - {"gc", "mb", "compile"}:
-                    raise SystemExit(f"--impl {impl}: unknown suffix {sorted(flags - {'gc', 'mb', 'compile'})}")
+                opts = parse_ours(impl, a.micro_pairs)
                 model, _ = load_model(a.model)
-                results[impl] = bench_ours(model.to(device), pairs, a.steps, a.warmup, device,
-                                           checkpointing="gc" in flags, compiled="compile" in flags,
-                                           micro=a.micro_pairs if "mb" in flags else None)
+                results[impl] = bench_ours(model.to(device), pairs, a.steps, a.warmup, device, chunk=a.chunk, **opts)
             elif impl == "naive":
                 model, _ = load_model(a.model)
                 ref, _ = load_model(a.model)
