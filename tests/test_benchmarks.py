@@ -35,10 +35,33 @@ def test_bradley_terry_recovers_ratings_from_exact_soft_outcomes():
 def test_arena_hard_score_and_bootstrap_ci():
     rng = np.random.default_rng(0)
     battles = [("m", "base", float(s)) for s in rng.uniform(size=200) < 0.7]
-    out = AH.score(battles, "m", "base", n_boot=100, seed=1)
+    out = AH.score(battles, "m", "base", n_boot=100, seed=1, unit="battle")
     assert math.isclose(out["score"], np.mean([s for _, _, s in battles]), abs_tol=1e-6)
     assert out["ci_low"] < out["score"] < out["ci_high"] and out["n_boot"] == 100
-    assert AH.score(battles, "m", "base", n_boot=100, seed=1) == out  # deterministic in its seed
+    assert AH.score(battles, "m", "base", n_boot=100, seed=1, unit="battle") == out  # deterministic in its seed
+
+
+def test_arena_hard_question_bootstrap_is_wider_than_the_battle_bootstrap_by_about_sqrt2():
+    """Hand case: 400 questions, the model's win probability v_q the same in both orders (an order-symmetric
+    judge). With two players the BT score is the mean of the model's win probabilities (hand check below),
+    so the battle bootstrap's standard error is sd(v)/√(2n) and the question bootstrap's sd(v)/√n: √2 apart."""
+    rng = np.random.default_rng(5)
+    v = np.where(rng.uniform(size=400) < 0.6, 0.9, 0.2)
+    battles, questions = [], []
+    for q, p in enumerate(v):
+        battles += [("m", "base", float(p)), ("base", "m", float(1 - p))]
+        questions += [f"q{q}", f"q{q}"]
+    by_q = AH.score(battles, "m", "base", n_boot=400, seed=2, questions=questions)
+    by_b = AH.score(battles, "m", "base", n_boot=400, seed=2, unit="battle")
+    assert math.isclose(by_q["score"], v.mean(), abs_tol=1e-6) and by_q["score"] == by_b["score"]
+    assert by_q["bootstrap_unit"] == "question" and by_q["n_units"] == 400 and by_b["n_units"] == 800
+    se = v.std() / math.sqrt(400)          # the question-level standard error, by hand
+    width_q, width_b = by_q["ci_high"] - by_q["ci_low"], by_b["ci_high"] - by_b["ci_low"]
+    assert math.isclose(width_q, 2 * 1.96 * se, rel_tol=0.2)
+    assert math.isclose(width_b, 2 * 1.96 * se / math.sqrt(2), rel_tol=0.2)
+    assert 1.2 < width_q / width_b < 1.7
+    with pytest.raises(ValueError, match="question of every battle"):
+        AH.score(battles, "m", "base", n_boot=10)
 
 
 def test_length_controlled_winrate_matches_an_independent_glm_fit():

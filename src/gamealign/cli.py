@@ -175,7 +175,8 @@ def cmd_score(a):
     if a.bench == "alpaca_eval":
         res = score_alpaca_eval(lc_glm=a.params["alpaca_eval"]["lc_glm"], **common)
     else:
-        res = score_arena_hard(n_boot=a.params["arena_hard"]["n_boot"], **common)
+        res = score_arena_hard(n_boot=a.params["arena_hard"]["n_boot"],
+                               bootstrap=a.params["arena_hard"].get("bootstrap", "question"), **common)
     print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
 
 

@@ -4,7 +4,13 @@ of the battles, and the model's predicted win rate against the baseline with a b
 A battle is (model_a, model_b, s) with s = P(a ≻ b) ∈ [0, 1] (the judge's probability; ties ½).
 The BT model: P(a ≻ b) = σ(r_a − r_b), fitted by maximum likelihood with soft outcomes, the
 baseline's rating fixed at 0. Score = σ(r_model − r_baseline), the predicted win rate, and a
-percentile CI over `n_boot` resamples of the battles (arena-hard-auto uses 100).
+percentile CI over `n_boot` bootstrap resamples (arena-hard-auto uses 100).
+
+What is resampled matters. The two battles of one question (model shown first, baseline shown first)
+are one observation of that question, perfectly correlated under an order-symmetric judge; resampling
+them as independent battles (arena-hard-auto's scheme) makes the CI about √2 too narrow. The default
+resamples questions, each with both of its battles (`unit="question"`); `unit="battle"` keeps the
+official scheme for comparison with published numbers.
 """
 
 from __future__ import annotations
@@ -49,14 +55,28 @@ def predicted_win_rate(ratings: dict[str, float], model: str, baseline: str) -> 
 
 
 def score(battles: list[tuple[str, str, float]], model: str, baseline: str, n_boot: int = 100,
-          level: float = 0.95, seed: int = 0) -> dict:
+          level: float = 0.95, seed: int = 0, questions: list[str] | None = None, unit: str = "question") -> dict:
+    """`questions[i]` names the question of battle i; with unit "question" the bootstrap resamples
+    questions (all battles of a drawn question go in together), with "battle" single battles."""
+    if unit not in ("question", "battle"):
+        raise ValueError(f"evaluation.arena_hard.bootstrap: {unit!r} is not question or battle")
+    if unit == "question" and (questions is None or len(questions) != len(battles)):
+        raise ValueError("a question-level bootstrap needs the question of every battle")
     point = predicted_win_rate(fit_bradley_terry(battles, baseline), model, baseline)
     rng = np.random.default_rng(seed)
+    if unit == "question":
+        by_q: dict[str, list[int]] = {}
+        for i, q in enumerate(questions):
+            by_q.setdefault(q, []).append(i)
+        units = list(by_q.values())
+    else:
+        units = [[i] for i in range(len(battles))]
     boots = []
     for _ in range(n_boot):
-        sample = [battles[i] for i in rng.integers(0, len(battles), len(battles))]
+        sample = [battles[i] for u in rng.integers(0, len(units), len(units)) for i in units[u]]
         if {model, baseline} <= {x for a, b, _ in sample for x in (a, b)}:
             boots.append(predicted_win_rate(fit_bradley_terry(sample, baseline), model, baseline))
     alpha = (1 - level) / 2
     return {"score": point, "ci_low": float(np.quantile(boots, alpha)), "ci_high": float(np.quantile(boots, 1 - alpha)),
-            "n_battles": len(battles), "n_boot": n_boot, "ci_level": level}
+            "n_battles": len(battles), "n_boot": n_boot, "ci_level": level, "bootstrap_unit": unit,
+            "n_units": len(units)}

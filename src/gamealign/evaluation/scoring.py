@@ -78,24 +78,28 @@ def score_alpaca_eval(*, prompts_path, candidate_path, reference_path, reference
 
 
 def score_arena_hard(*, prompts_path, candidate_path, reference_path, reference_name, judge_cfg, out_json,
-                     out_judgments, cache_path=None, n_boot=100, ci_level=0.95, seed=0, model_id="") -> dict:
+                     out_judgments, cache_path=None, n_boot=100, ci_level=0.95, seed=0, model_id="",
+                     bootstrap="question") -> dict:
     prompts, cand, ref, ids = _load(prompts_path, candidate_path, reference_path)
     judge = CachedJudge(judge_cfg, cache_path)
     model, base = model_id or "model", f"baseline:{reference_name}"
-    rows, battles = [], []
+    rows, battles, questions = [], [], []
     for i in ids:
         forward = judge(prompts[i], cand[i]["text"], ref[i]["text"])    # model shown first
         backward = judge(prompts[i], ref[i]["text"], cand[i]["text"])   # baseline shown first
         rows.append({"prompt_id": i, "p_model_wins_model_first": forward, "p_baseline_wins_baseline_first": backward})
         battles += [(model, base, forward), (base, model, backward)]
+        questions += [i, i]
     if model_id == "sft" and reference_name == "sft":
         scored = {"score": 0.5, "ci_low": 0.5, "ci_high": 0.5, "n_battles": len(battles), "n_boot": 0,
-                  "ci_level": ci_level}
+                  "ci_level": ci_level, "bootstrap_unit": bootstrap}
     else:
-        scored = AH.score(battles, model, base, n_boot=n_boot, level=ci_level, seed=seed)
+        scored = AH.score(battles, model, base, n_boot=n_boot, level=ci_level, seed=seed, questions=questions,
+                          unit=bootstrap)
     result = {"benchmark": "arena_hard", "model_id": model_id, "win_rate": scored["score"],
               "ci_low": scored["ci_low"], "ci_high": scored["ci_high"], "ci_level": ci_level,
-              "ci_method": f"Bradley-Terry fit, percentile bootstrap over battles ({scored['n_boot']} rounds)",
+              "ci_method": f"Bradley-Terry fit, percentile bootstrap over {scored['bootstrap_unit']}s "
+                           f"({scored['n_boot']} rounds)",
               "n_prompts": len(ids), "n_battles": scored["n_battles"], "judge": judge.identity,
               "judge_calls": judge.calls, "baseline": reference_name, "data": str(prompts_path),
               "mean_response_tokens": sum(cand[i].get("n_tokens") or 0 for i in ids) / len(ids),
