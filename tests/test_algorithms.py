@@ -56,3 +56,55 @@ def test_tournament_handles_odd_k():
     P = np.array([[0.5, 1, 1], [0, 0.5, 1], [0, 0, 0.5]])
     w, l = tournament(_group(P), random.Random(0))
     assert P[w, l] > 0.5
+
+
+def test_sppo_win_rate_is_the_authors_with_self_estimator_by_default():
+    """Hand case, K = 4: the authors' P̂ (uclaml/SPPO compute_prob.py) is the row sum of the K × K matrix
+    with P(y ≻ y) = ½ divided by K; the leave-one-out estimate divides the other K − 1 by K − 1."""
+    P = np.array([[0.5, 0.9, 0.8, 0.6],
+                  [0.1, 0.5, 0.7, 0.2],
+                  [0.2, 0.3, 0.5, 0.4],
+                  [0.4, 0.8, 0.6, 0.5]])
+    g = Group("p", ["a", "b", "c", "d"], P)
+    assert np.allclose(g.win_rates(include_self=True), [2.8 / 4, 1.5 / 4, 1.4 / 4, 2.3 / 4])
+    assert np.allclose(g.win_rates(), [2.3 / 3, 1.0 / 3, 0.9 / 3, 1.8 / 3])
+    # the self term shrinks every target towards ½ by (K − 1)/K
+    assert np.allclose(g.win_rates(include_self=True) - 0.5, (g.win_rates() - 0.5) * 3 / 4)
+    rng = random.Random(0)
+    authors = get_algorithm("sppo", {"eta": 1000.0}).build_examples([g], rng)[0]
+    loo = get_algorithm("sppo", {"eta": 1000.0, "win_rate": "loo"}).build_examples([g], rng)[0]
+    assert authors.responses == loo.responses == ["a", "c"]      # same best / worst either way
+    assert np.allclose(authors.fields["win_rate"], [0.7, 0.35])
+    assert np.allclose(loo.fields["win_rate"], [2.3 / 3, 0.3])
+
+
+def test_ipo_length_normalisation_uses_mean_token_logprobs():
+    algo = get_algorithm("ipo", {"tau": 0.1, "length_normalize": True})
+    batch = {"logp": torch.tensor([[-4.0, -9.0]]), "ref": torch.tensor([[-6.0, -6.0]]),
+             "ntok": torch.tensor([[2.0, 3.0]])}
+    loss, metrics = algo.loss(batch)
+    h = (-4 / 2 - -9 / 3) - (-6 / 2 - -6 / 3)          # = 1 + 1 = 2
+    assert math.isclose(metrics["margin"], h, rel_tol=1e-6)
+    assert math.isclose(loss.item(), (h - 1 / (2 * 0.1)) ** 2, rel_tol=1e-6)
+    plain, _ = get_algorithm("ipo", {"tau": 0.1}).loss(batch)
+    assert math.isclose(plain.item(), ((-4 + 9) - 0 - 5) ** 2, abs_tol=1e-6)
+
+
+def test_lr_schedules_match_transformers():
+    from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
+                              get_linear_schedule_with_warmup)
+
+    from gamealign.training import lr_factor
+
+    total, warm = 20, 2
+    makers = {"constant": lambda o: get_constant_schedule_with_warmup(o, warm),
+              "linear": lambda o: get_linear_schedule_with_warmup(o, warm, total),
+              "cosine": lambda o: get_cosine_schedule_with_warmup(o, warm, total)}
+    for kind, make in makers.items():
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = make(opt)
+        for step in range(total):
+            assert math.isclose(opt.param_groups[0]["lr"], lr_factor(step, total, warm, kind), abs_tol=1e-9), (kind, step)
+            opt.step()
+            sched.step()
+    assert lr_factor(0, 10, 0, "linear") == 1.0 and lr_factor(5, 10, 0, "cosine") == pytest.approx(0.5)

@@ -43,6 +43,9 @@ def test_paper_configs_dry_run(repo, env, tmp_path, path):
     ({"study": {"rounds": 0}}, "study.rounds"),
     ({"train": {"lr": "fast"}}, "train.lr"),
     ({"prompts": {"source": "file"}}, "prompts.path"),
+    ({"algorithms": {"wind": {"eta": 20.0, "beta": 0.1}}}, "algorithms.wind.eta"),  # ηβ = 2 > 1
+    ({"train": {"lr_scheduler": "exponential"}}, "train.lr_scheduler"),
+    ({"algorithms": {"sppo": {"win_rate": "mean"}}}, "algorithms.sppo.win_rate"),
 ])
 def test_bad_config_names_the_key(bad, key):
     with pytest.raises(ConfigError) as err:
@@ -141,3 +144,14 @@ def test_model_jobs_declare_gpus_per_job_and_every_job_a_benchmark_file(repo, en
             assert f"benchmark: results/benchmarks/{rule}/" in block, (rule, block)
     cpu = _planned_resources(repo, env, tmp_path / "cpu", repo / "configs/smoke.yaml")
     assert "gpu=0," in cpu["train"], cpu["train"]
+
+
+def test_paper_presets_follow_their_sources(repo):
+    """The training keys the configs' comments cite from the authors' scripts (uclaml/SPPO run_sppo_mistral.sh →
+    pipeline.sh --num 1, config_full.yaml; RLHFlow/Online-RLHF configs/training.yaml)."""
+    sppo = load_config(repo / "configs/paper-sppo.yaml", check_paths=False)
+    assert (sppo["train"]["epochs"], sppo["train"]["lr_scheduler"], sppo["train"]["warmup_ratio"]) == (1, "linear", 0.1)
+    assert sppo["train"]["max_length"] == 1024 and sppo["algorithms"]["sppo"]["win_rate"] == "with_self"
+    for name in ("iterative-dpo", "inpo"):
+        cfg = load_config(repo / f"configs/paper-{name}.yaml", check_paths=False)
+        assert (cfg["train"]["epochs"], cfg["train"]["lr_scheduler"]) == (2, "cosine"), name

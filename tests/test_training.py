@@ -61,7 +61,8 @@ def test_nan_loss_stops_training_and_publishes_nothing(data, tiny_sft, tmp_path,
 
 def test_a_killed_round_resumes_from_its_checkpoint_and_matches(data, tiny_sft, tmp_path, monkeypatch):
     """Stop a round after 3 of 6 steps (as a kill would), rerun it: it resumes at step 3 and lands on
-    the same weights and metrics as an uninterrupted round."""
+    the same weights and metrics as an uninterrupted round, learning-rate schedule (cosine with warm-up)
+    included."""
     import torch
 
     from gamealign import training
@@ -69,7 +70,8 @@ def test_a_killed_round_resumes_from_its_checkpoint_and_matches(data, tiny_sft, 
 
     d, groups = data
     cfg = validate_config({"train": {"batch_size": 2, "epochs": 3, "lr": 1e-3, "max_length": 96,
-                                     "checkpoint_every": 1}}, check_paths=False)
+                                     "checkpoint_every": 1, "lr_scheduler": "cosine", "warmup_ratio": 0.2}},
+                          check_paths=False)
     kw = dict(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
               ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups, seed=1)
     train_round(out_dir=str(tmp_path / "full"), **kw)
@@ -94,6 +96,10 @@ def test_a_killed_round_resumes_from_its_checkpoint_and_matches(data, tiny_sft, 
     resumed = [json.loads(x) for x in (tmp_path / "resumed/train_metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in resumed] == list(range(len(full)))
     assert [r["loss"] for r in resumed] == pytest.approx([r["loss"] for r in full], rel=1e-5)
+    n = len(full)
+    expected = [1e-3 * training.lr_factor(s, n, -(-n // 5), "cosine") for s in range(n)]  # warm-up ⌈0.2 n⌉
+    assert [r["lr"] for r in full] == pytest.approx(expected) and [r["lr"] for r in resumed] == pytest.approx(expected)
+    assert expected[0] == 0 and max(expected) == pytest.approx(1e-3)
     a, _ = load_model(tmp_path / "full")
     b, _ = load_model(tmp_path / "resumed")
     for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):

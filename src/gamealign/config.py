@@ -86,6 +86,10 @@ def _check_combinations(config: dict) -> None:
     if train["batch_size"] % train["num_processes"]:
         raise ConfigError(f"config key 'train.batch_size': {train['batch_size']} is not a multiple of "
                           f"train.num_processes ({train['num_processes']})")
+    wind = config["algorithms"].get("wind")
+    if wind is not None and wind["eta"] * wind["beta"] > 1:
+        raise ConfigError(f"config key 'algorithms.wind.eta': η·β = {wind['eta']} × {wind['beta']} = "
+                          f"{wind['eta'] * wind['beta']:g} > 1; WIND's update π_t^(1−ηβ) π_ref^(ηβ) needs ηβ ≤ 1")
     judge = config["judge"]
     if judge["name"] in ("reward_model", "pairwise_model") and not judge.get("path"):
         raise ConfigError(f"config key 'judge.path': required when judge.name is '{judge['name']}'")

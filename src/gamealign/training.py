@@ -18,6 +18,7 @@ step's gradient is unchanged while activation memory follows the micro-batch.
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import json
 import random
@@ -205,6 +206,23 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator
     return full
 
 
+def lr_factor(step: int, total: int, warmup_steps: int, kind: str) -> float:
+    """The learning-rate multiplier of optimizer step `step` (0-based) of `total`, as transformers'
+    schedulers compute it (get_{constant,linear,cosine}_schedule_with_warmup, which the SPPO, INPO and
+    iterative-DPO authors' trainers use): linear warm-up from 0 over `warmup_steps`, then constant, linear
+    decay to 0, or half a cosine to 0. A pure function of the step, so a resumed round continues exactly."""
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    if kind == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total - warmup_steps)
+    if kind == "linear":
+        return max(0.0, 1.0 - progress)
+    if kind == "cosine":
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+    raise ValueError(f"train.lr_scheduler: unknown schedule {kind!r} (constant, linear, cosine)")
+
+
 def batch_schedule(lengths: list[int], batch_size: int, rng: random.Random, group_by_length: bool) -> list[list[int]]:
     """One epoch's batches of example indices: a shuffle, or with `group_by_length` a shuffle whose
     windows of 16 batches are sorted by length (less padding; HF's length-grouped sampling idea), the
@@ -383,6 +401,10 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         if is_main:
             print(f"train.checkpoint_every ignored under {accelerator.distributed_type.name}: mid-round checkpoints "
                   "hold unsharded state; a restarted job reruns the round", flush=True)
+    # the schedule's learning rate is set on the optimizer before each step (not an LR scheduler object:
+    # nothing to prepare, shard or checkpoint, and a resumed round gets the same rates)
+    lr_kind = train_cfg.get("lr_scheduler", "constant")
+    warmup_steps = math.ceil(train_cfg.get("warmup_ratio", 0.0) * len(schedule))
     policy.train()
     rank = accelerator.process_index
     t_train = time.time()
@@ -422,6 +444,9 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
                         extra[key] = extra.get(key, 0.0) + (value * share / weight if share else 0.0)
                     if k == n_micro - 1:
                         grad_norm = accelerator.clip_grad_norm_(clip_params, train_cfg["max_grad_norm"])
+                        lr = train_cfg["lr"] * lr_factor(step, len(schedule), warmup_steps, lr_kind)
+                        for group in opt.param_groups:
+                            group["lr"] = lr
                         opt.step()
                         opt.zero_grad(set_to_none=True)
             if world > 1:
@@ -434,7 +459,7 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
             tokens = torch.tensor(tokens, device=device)
             tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
             train_tokens += tokens
-            metrics_rows.append({"step": step, "epoch": epoch, "loss": loss_value.item(),
+            metrics_rows.append({"step": step, "epoch": epoch, "lr": lr, "loss": loss_value.item(),
                                  "grad_norm": None if grad_norm is None else float(grad_norm),
                                  "tokens": tokens, **extra})
             step += 1

@@ -31,10 +31,15 @@ class Group:
     responses: list[str]
     prefs: np.ndarray | None = None
 
-    def win_rates(self) -> np.ndarray:
-        """P̂(y_i ≻ π_t): the mean of P[i, j] over the other K − 1 samples."""
+    def win_rates(self, include_self: bool = False) -> np.ndarray:
+        """P̂(y_i ≻ π_t) from the K samples of π_t: the mean of P[i, j] over the other K − 1 samples
+        (leave-one-out), or with `include_self` over all K with P[i, i] = ½, as the SPPO authors compute it
+        (uclaml/SPPO scripts/compute_prob.py: the row sum of the K × K matrix divided by K). The two are
+        affine in each other, so pair choices by arg-max / arg-min agree."""
         k = len(self.responses)
-        return (self.prefs.sum(axis=1) - 0.5) / (k - 1)
+        if include_self:
+            return (self.prefs.sum(axis=1) - np.diag(self.prefs) + 0.5) / k
+        return (self.prefs.sum(axis=1) - np.diag(self.prefs)) / (k - 1)
 
 
 @dataclass

@@ -6,6 +6,10 @@ Preferences", arXiv 2310.12036, Eq. (17) (empirical IPO loss):
 Exact population minimiser with pairs from μ (here the on-policy π_t) × μ and labels ∼ P:
 π ∝ π_ref exp(P(y ≻ μ)/τ), i.e. h*(y, y') = (P(y ≻ μ) − P(y' ≻ μ))/τ. Pairs: best vs. worst of K
 by K-sample win rate (online: sampled from the algorithm's own iterate each round).
+
+`length_normalize: true` uses mean per-token log-probs (log π(y) / |y|) for policy and reference, TRL's
+IPO convention (DPOTrainer divides the summed log-probs by the completion length for loss_type "ipo");
+the default keeps the paper's sequence log-probs.
 """
 
 from __future__ import annotations
@@ -29,5 +33,8 @@ class IPO(Algorithm):
 
     def loss(self, batch):
         lp, ref = batch["logp"], batch["ref"]
+        if self.hparams.get("length_normalize"):
+            n = batch["ntok"].clamp_min(1)
+            lp, ref = lp / n, ref / n
         per, h = ipo_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], self.hparams["tau"])
         return per.mean(), {"margin": h.mean().item()}

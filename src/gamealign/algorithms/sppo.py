@@ -3,8 +3,11 @@ arXiv 2405.00675, Eq. (4.6)/(3.8); loss as in the authors' released code (SPPO, 
 
     L = ½ Σ_{y ∈ {y_w, y_l}} ( log π_θ(y)/π_t(y) − η (P̂(y ≻ π_t) − ½) )²
 
-with P̂(y ≻ π_t) the win rate of y estimated from the K samples of π_t (mean of P(y ≻ y') over the
-other K − 1). Its minimiser approximates π_{t+1} ∝ π_t exp(η P(y ≻ π_t)) (the ½ stands in for the
+with P̂(y ≻ π_t) the win rate of y estimated from the K samples of π_t. By default as the authors'
+code computes it (uclaml/SPPO scripts/compute_prob.py and prepare_score: the row sum of the K × K
+preference matrix, self-comparison P(y ≻ y) = ½ included, divided by K); `win_rate: loo` averages over
+the other K − 1 samples only (an unbiased estimate of P(y ≻ π_t) for y drawn from π_t: the self term
+pulls every estimate towards ½ by a factor (K − 1)/K). Its minimiser approximates π_{t+1} ∝ π_t exp(η P(y ≻ π_t)) (the ½ stands in for the
 log-partition, log Z ≈ η/2). Defaults η = 1/β = 1000 (β = 0.001), K = 5.
 """
 
@@ -29,7 +32,7 @@ class SPPO(Algorithm):
         for g in groups:
             pair = best_worst(g)
             if pair:
-                wr = g.win_rates()
+                wr = g.win_rates(include_self=self.hparams.get("win_rate", "with_self") == "with_self")
                 out.append(Example(g.prompt_id, [g.responses[pair[0]], g.responses[pair[1]]],
                                    {"win_rate": [float(wr[pair[0]]), float(wr[pair[1]])]}))
         return out
