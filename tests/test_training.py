@@ -204,3 +204,34 @@ def test_compiled_blocks_train_like_eager(data, tiny_sft, tmp_path):
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-3, abs=1e-6)
     for (n, p), (_, q) in zip(m_eager.named_parameters(), m_comp.named_parameters()):
         assert torch.allclose(p, q, atol=1e-4), n
+
+
+def test_a_round_whose_groups_all_tie_publishes_the_starting_model_and_says_why(data, tiny_sft, tmp_path):
+    """Every group ties (P = ½ everywhere): no pair to learn from. The round does not stop the study: it
+    publishes π_t unchanged, its manifest says `skipped` and why, and the next round can start from it."""
+    from gamealign.models import load_model
+
+    d, groups = data
+    tied = [Group(g.prompt_id, g.responses, np.full((4, 4), 0.5)) for g in groups]
+    cfg = validate_config({"train": {"batch_size": 2, "max_length": 96, "lr": 1e-3}}, check_paths=False)
+    info = train_round(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
+                       ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=tied,
+                       out_dir=str(tmp_path / "model"), seed=0)
+    out = tmp_path / "model"
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["skipped"] == info["skipped"] == "no training examples: all 4 groups tied or were empty"
+    assert man["counts"]["train_steps"] == 0 and man["final_loss"] is None
+    assert (out / "train_metrics.jsonl").read_text() == ""
+    assert (out / "model.safetensors").read_bytes() == (tiny_sft / "model.safetensors").read_bytes()
+    load_model(out)  # a usable checkpoint for the next round
+
+
+def test_the_checkpoint_identity_changes_with_the_training_data(data):
+    from gamealign.algorithms.base import Example
+    from gamealign.training import examples_hash
+
+    a = [Example("p1", ["good", "bad"]), Example("p2", ["x", "y"], {"win_rate": [0.7, 0.3]})]
+    b = [Example("p1", ["good", "bad"]), Example("p2", ["x", "y"], {"win_rate": [0.7, 0.4]})]
+    c = [Example("p1", ["good", "worse"]), Example("p2", ["x", "y"], {"win_rate": [0.7, 0.3]})]
+    assert examples_hash(a) == examples_hash(list(a))
+    assert len({examples_hash(a), examples_hash(b), examples_hash(c)}) == 3  # same size, different content

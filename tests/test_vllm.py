@@ -33,6 +33,16 @@ def test_sample_stage_names_the_missing_backend(tiny_sft, tmp_path, capsys):
     assert not (tmp_path / "s.jsonl").exists()
 
 
+def test_every_prompt_gets_its_own_seed_from_the_job_seed():
+    from gamealign.sampling_vllm import prompt_seeds
+
+    prompts = [{"id": f"p{i}"} for i in range(50)]
+    seeds = prompt_seeds(7, prompts)
+    assert len(set(seeds)) == 50                                  # no two prompts share a random stream
+    assert prompt_seeds(7, prompts[::-1]) == seeds[::-1]          # a prompt's seed does not depend on order
+    assert prompt_seeds(8, prompts) != seeds                      # and follows the job seed
+
+
 @pytest.mark.skipif(not USABLE, reason=f"vLLM backend not testable here: {REASON}")
 def test_vllm_rows_follow_the_sampling_contract(tiny_sft, tmp_path):
     from gamealign.sampling_vllm import generate_vllm

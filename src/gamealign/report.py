@@ -34,7 +34,7 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
             "mean_response_tokens": ev["mean_response_tokens"], "baseline": ev["baseline"],
             "samples_cum": counts.get("samples_cum", 0), "judge_calls_cum": counts.get("judge_calls_cum", 0),
             "train_tokens": counts.get("train_tokens", 0), "train_examples": counts.get("train_examples", 0),
-            "final_loss": man.get("final_loss"),
+            "final_loss": man.get("final_loss"), "skipped": man.get("skipped") or "",
             "source": str(s["path"]),
         })
     df = pd.DataFrame(rows)
@@ -160,7 +160,11 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                "algorithm's training data up to this round (the shared round-1 data counts for every algorithm "
                "that used it; SPAC's self-play samples need no judge). `train_tokens`: tokens through the "
                f"policy in this round. Win rate: `{primary}`.", ""]
-        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens", "final_loss"]].copy()
+        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens", "final_loss",
+                       "skipped"]].copy()
+        if (eff.skipped != "").any():
+            md += ["**Skipped rounds**: a row with `skipped` set had no usable training examples; its model is the "
+                   "previous round's, unchanged (reason in the cell and in its train manifest).", ""]
         eff["gain_per_1k_judge_calls"] = [(w - 0.5) / (j / 1000.0) if j else float("nan")
                                           for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
         md += [md_table(eff), "",

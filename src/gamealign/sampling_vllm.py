@@ -1,6 +1,8 @@
 """On-policy sampling with vLLM (`pip install -e '.[vllm]'`, a CUDA machine): same rows as the HF backend.
 
-One `LLM.generate` call over all prompts with `SamplingParams(n=K, seed=...)`; vLLM's continuous
+One `LLM.generate` call over all prompts, each with its own `SamplingParams(n=K, seed=...)`: one seed per
+prompt derived from the job seed and the prompt id (a single seed for all would make sample k of every
+prompt draw the same random stream); vLLM's continuous
 batching replaces our length-sorted batches. Tensor parallelism via `tensor_parallel_size`. Rows follow
 DESIGN.md §3 exactly as `sampling.generate` writes them: `{prompt_id, k, text, n_tokens, finish_reason}`,
 with n_tokens counting the response tokens before EOS and finish_reason "stop" or "length".
@@ -41,6 +43,13 @@ def resolve_backend(backend: str) -> str:
     return "vllm" if usable else "hf"
 
 
+def prompt_seeds(seed: int, prompts: list[dict]) -> list[int]:
+    """One sampling seed per prompt, derived from the job seed and the prompt's id (stable under reordering)."""
+    from .config import derive_seed
+
+    return [derive_seed(seed, "vllm", p["id"]) for p in prompts]
+
+
 def generate_vllm(model_path: str, prompts: list[dict], k: int, *, temperature: float, top_p: float,
                   max_new_tokens: int, seed: int, greedy: bool = False, system_prompt: str | None = None,
                   tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85) -> tuple[list[dict], dict]:
@@ -52,9 +61,9 @@ def generate_vllm(model_path: str, prompts: list[dict], k: int, *, temperature: 
     llm = LLM(model=str(model_path), tokenizer=str(model_path), tensor_parallel_size=tensor_parallel_size,
               seed=seed, dtype="bfloat16", gpu_memory_utilization=gpu_memory_utilization)
     eos = tokenizer.eos_token_id
-    params = SamplingParams(n=1 if greedy else k, temperature=0.0 if greedy else temperature,
-                            top_p=1.0 if greedy else top_p, max_tokens=max_new_tokens, seed=seed,
-                            stop_token_ids=[eos], skip_special_tokens=True)
+    params = [SamplingParams(n=1 if greedy else k, temperature=0.0 if greedy else temperature,
+                             top_p=1.0 if greedy else top_p, max_tokens=max_new_tokens, seed=s,
+                             stop_token_ids=[eos], skip_special_tokens=True) for s in prompt_seeds(seed, prompts)]
     t0 = time.time()
     outputs = llm.generate(texts, params)
     seconds = time.time() - t0

@@ -40,11 +40,19 @@ class TrainingDiverged(FloatingPointError):
     pass
 
 
+def examples_hash(examples) -> str:
+    """A content hash of the training examples: prompt ids, responses and label fields, in order."""
+    from .config import config_hash
+
+    return config_hash([[ex.prompt_id, ex.responses, ex.fields] for ex in examples])
+
+
 class Checkpoint:
     """Mid-round training state (`.<model dir>.ckpt/` beside the output), valid only for the same job.
 
     Holds the trainable weights, the optimizer state and the step reached; a restarted job whose
-    identity (algorithm, hyperparameters, train config, seed, starting model, data size) matches
+    identity (algorithm, hyperparameters, train config, seed, starting model, content hash of the
+    training examples) matches
     resumes from it. It is written atomically and removed once the round's model is published.
     """
 
@@ -171,6 +179,35 @@ def compile_blocks(model) -> int:
     for layer in base.layers:
         layer.compile(dynamic=True)
     return len(base.layers)
+
+
+def _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out_dir, seed, counts, data_files,
+                       reason: str, seconds: float) -> dict:
+    """A round without usable examples: the starting model π_t, copied as this round's model, with
+    `skipped: <reason>` in its manifest (the report marks the round) and an empty metrics file."""
+    import shutil
+
+    from accelerate import PartialState
+
+    from .provenance import manifest
+
+    counts = dict(counts or {})
+    counts.update(train_examples=0, train_steps=0, train_tokens=0, trainable_parameters=0)
+    info = manifest("train", {"algorithm": algorithm, "hparams": hparams, "train": train_cfg}, seed,
+                    init_model=str(init_model), ref_model=str(ref_model), data_files=data_files or {}, counts=counts,
+                    timings={"frozen_logprobs_s": 0.0, "train_s": 0.0, "total_s": round(seconds, 3)},
+                    final_loss=None, skipped=reason)
+    state = PartialState()
+    print(f"{algorithm}: {reason}; publishing the starting model unchanged", flush=True)
+    if state.is_main_process:
+        with atomic_path(out_dir, is_dir=True) as tmp:
+            for f in Path(init_model).iterdir():
+                if f.is_file() and f.name not in ("manifest.json", "train_metrics.jsonl"):
+                    shutil.copy2(f, tmp / f.name)
+            (tmp / "train_metrics.jsonl").write_text("")
+            (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    state.wait_for_everyone()
+    return info
 
 
 def _encode(tokenizer, examples, prompt_text: dict, max_length: int):
@@ -307,8 +344,10 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         examples = algo.build_examples_with_offline(groups, selfplay_groups, rng)
     else:
         examples = algo.build_examples(groups, rng)
-    if not examples:
-        raise ValueError(f"{algorithm}: no training examples (every group tied or empty)")
+    if not examples:  # the study goes on: this round publishes π_t unchanged and says why
+        reason = f"no training examples: all {len(groups)} groups tied or were empty"
+        return _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out_dir, seed, counts,
+                                  data_files, reason, time.time() - t_start)
     # Both models are loaded whole on every process before the Accelerator exists: the frozen
     # log-probs below run on each process's shard of the examples before `prepare`. Loaded after it,
     # transformers would give every process but the first all-zero weights under FSDP's
@@ -376,8 +415,11 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     longest = [max(len(seq[0]) for seq in ex) for ex in encoded]
     for epoch in range(train_cfg["epochs"]):
         schedule += [(epoch, b) for b in batch_schedule(longest, bs, rng, train_cfg.get("group_by_length", False))]
+    # the identity holds a content hash of the examples (responses, labels), so a rerun on changed data
+    # never resumes a checkpoint of the old data
     ckpt = Checkpoint(out_dir, {"algorithm": algorithm, "hparams": hparams, "train": train_cfg, "seed": seed,
-                                "init_model": str(init_model), "n_examples": len(examples)})
+                                "init_model": str(init_model), "n_examples": len(examples),
+                                "examples": examples_hash(examples)})
     # the Checkpoint holds whole weights and one optimizer state; under FSDP / ZeRO-3 each process
     # holds a shard of both, so neither a checkpoint written by the first process nor one loaded
     # before the sharding would be the job's state
