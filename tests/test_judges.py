@@ -57,3 +57,21 @@ def test_identical_responses_tie_without_a_call():
     judge = CountingJudge()
     rows, stats = annotate_groups(judge, {"p": PROMPT}, {"p": ["same", "same"]})
     assert rows[0]["p"] == 0.5 and judge.calls == 0 and stats["identical_pairs"] == 1
+
+
+def test_truncated_modes_keep_drop_lose():
+    """Responses b and d were cut at max_new_tokens. keep: all 6 pairs judged; drop: only (a, c), nothing
+    about b or d written; lose: a finished response beats a cut one without a call, (b, d) is judged."""
+    groups, cut = {"p": ["a", "b", "c", "d"]}, {"p": [False, True, False, True]}
+    judge = CountingJudge()
+    rows, stats = annotate_groups(judge, {"p": PROMPT}, groups, truncated=cut, mode="keep")
+    assert judge.calls == 6 and len(rows) == 6 and stats["truncated_mode"] == "keep"
+    judge = CountingJudge()
+    rows, stats = annotate_groups(judge, {"p": PROMPT}, groups, truncated=cut, mode="drop")
+    assert judge.calls == 1 and [(r["i"], r["j"]) for r in rows] == [(0, 2)] and stats["truncated_dropped_pairs"] == 5
+    judge = CountingJudge()
+    rows, stats = annotate_groups(judge, {"p": PROMPT}, groups, truncated=cut, mode="lose")
+    p = {(r["i"], r["j"]): r["p"] for r in rows}
+    assert judge.calls == 2 and stats["truncated_rule_pairs"] == 4            # (a, c) and (b, d) judged
+    assert p[(0, 1)] == 1.0 and p[(1, 2)] == 0.0 and p[(0, 3)] == 1.0 and p[(2, 3)] == 1.0
+    assert p[(0, 2)] == p[(1, 3)] == 0.75

@@ -87,3 +87,22 @@ def test_liger_kernels_give_the_plain_logprobs_and_gradients(tiny_sft):
     for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
         scale = p.grad.abs().max().clamp_min(1e-6)
         assert (p.grad - q.grad).abs().max() / scale < 5e-2, name
+
+
+def test_a_truncated_response_gets_no_end_token_and_a_finished_one_does(tiny_sft, tmp_path):
+    from gamealign.algorithms.base import Example
+    from gamealign.io import write_jsonl
+    from gamealign.training import _encode, load_groups
+
+    _, tok = load_model(tiny_sft)
+    done, cut = tokenize_pair(tok, "Q", "an answer", 64), tokenize_pair(tok, "Q", "an answer", 64, finished=False)
+    assert done[0][-1] == tok.eos_token_id and cut[0][-1] != tok.eos_token_id and done[0][:-1] == cut[0]
+    # through the trainer's path: samples.jsonl's finish_reason → groups → encoded examples
+    write_jsonl(tmp_path / "s.jsonl", [{"prompt_id": "p", "k": 0, "text": "short one", "finish_reason": "stop"},
+                                       {"prompt_id": "p", "k": 1, "text": "long and cut", "finish_reason": "length"}])
+    g = load_groups(tmp_path / "s.jsonl")[0]
+    assert g.finished == [True, False]
+    finished = {("p", y): f for y, f in zip(g.responses, g.finished)}
+    (w, _), (l, _) = _encode(tok, [Example("p", ["short one", "long and cut"])], {"p": "Q"}, 64, finished)[0]
+    assert w[-1] == tok.eos_token_id and l[-1] != tok.eos_token_id
+    assert load_groups(tmp_path / "s.jsonl", drop_truncated=True)[0].responses == ["short one"]

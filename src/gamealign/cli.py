@@ -95,14 +95,19 @@ def cmd_annotate(a):
     prompts = {p["id"]: p for p in read_jsonl(a.prompts, required=("id", "messages"))}
     samples = read_jsonl(a.samples, required=("prompt_id", "k", "text"))
     groups: dict[str, dict[int, str]] = {}
+    cut: dict[str, dict[int, bool]] = {}
     for r in samples:
         if r["prompt_id"] not in prompts:
             raise SystemExit(f"{a.samples}: prompt_id {r['prompt_id']} is not in {a.prompts}")
         groups.setdefault(r["prompt_id"], {})[int(r["k"])] = r["text"]
+        cut.setdefault(r["prompt_id"], {})[int(r["k"])] = r.get("finish_reason", "stop") == "length"
     groups_list = {pid: [d[k] for k in sorted(d)] for pid, d in groups.items()}
+    truncated = {pid: [d[k] for k in sorted(d)] for pid, d in cut.items()}
     judge = make_judge(a.judge)
-    rows, stats = annotate_groups(judge, prompts, groups_list, JudgeCache(a.cache), desc=f"judging {a.samples}")
-    stats["judge_comparisons"] = stats["pairs"] - stats["identical_pairs"]
+    rows, stats = annotate_groups(judge, prompts, groups_list, JudgeCache(a.cache), desc=f"judging {a.samples}",
+                                  truncated=truncated, mode=a.truncated)
+    stats["judge_comparisons"] = stats["pairs"] - stats["identical_pairs"] - stats["truncated_rule_pairs"]
+    stats["truncated_samples"] = sum(map(sum, truncated.values()))
     df = pd.DataFrame(rows, columns=["prompt_id", "i", "j", "p"]).astype({"i": "int32", "j": "int32", "p": "float64"})
     with atomic_path(a.out) as tmp:
         df.to_parquet(tmp, index=False)
@@ -127,7 +132,9 @@ def cmd_train(a):
     prev = read_json(a.prev_manifest)["counts"] if a.prev_manifest else {}
     counts["samples_cum"] = prev.get("samples_cum", 0) + counts["samples"]
     counts["judge_calls_cum"] = prev.get("judge_calls_cum", 0) + counts["judge_comparisons"]
-    groups = load_groups(a.samples, a.prefs)
+    # sampling.truncated as the annotation applied it: under `drop` the cut responses leave the groups
+    modes = {read_json(p).get("truncated_mode", "keep") for p in (a.pref_stats or [])}
+    groups = load_groups(a.samples, a.prefs, drop_truncated="drop" in modes)
     selfplay = load_groups(a.selfplay) if a.selfplay else None
     info = train_round(algorithm=a.algorithm, hparams=a.hparams, train_cfg=a.train, init_model=a.init_model,
                        ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, selfplay_groups=selfplay, out_dir=a.out,
@@ -279,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stats", required=True)
     s.add_argument("--judge", type=_json, required=True, help="the config's `judge` section")
     s.add_argument("--cache", help="sqlite judge cache (content-hash keyed)")
+    s.add_argument("--truncated", choices=["keep", "drop", "lose"], default="keep",
+                   help="sampling.truncated: what judging does with a response cut at max_new_tokens")
     s.set_defaults(func=cmd_annotate)
 
     s = sub.add_parser("train", help="train one algorithm for one round")

@@ -12,10 +12,13 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 
-def tokenize_pair(tokenizer, prompt_text: str, response: str, max_length: int) -> tuple[list[int], int]:
-    """(ids, n_prompt): chat-formatted prompt ids + response ids + EOS; the prompt is cut from the left."""
+def tokenize_pair(tokenizer, prompt_text: str, response: str, max_length: int,
+                  finished: bool = True) -> tuple[list[int], int]:
+    """(ids, n_prompt): chat-formatted prompt ids + response ids, + EOS only for a `finished` response (one
+    cut at max_new_tokens never ended, so no log-prob may credit it with an end); the prompt is cut from
+    the left."""
     p_ids = tokenizer(prompt_text, add_special_tokens=False).input_ids
-    r_ids = tokenizer(response, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    r_ids = tokenizer(response, add_special_tokens=False).input_ids + ([tokenizer.eos_token_id] if finished else [])
     r_ids = r_ids[: max_length - 1]
     keep = max_length - len(r_ids)
     p_ids = p_ids[-keep:] if keep > 0 else p_ids[:0]

@@ -126,6 +126,8 @@ def _row(tokenizer, prompt_id, k, tokens: list[int], eos_ids: set[int]) -> dict:
 
 def _finish(prompts, k, results, new_tokens, seconds):
     rows = [results[(pi, kk)] for pi in range(len(prompts)) for kk in range(k)]
+    truncated = sum(r["finish_reason"] == "length" for r in rows)
     stats = {"n_sequences": len(rows), "new_tokens": new_tokens, "seconds": round(seconds, 3),
-             "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2)}
+             "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2),
+             "truncated": truncated, "truncation_rate": round(truncated / max(len(rows), 1), 4)}
     return rows, stats

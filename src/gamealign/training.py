@@ -88,20 +88,23 @@ class Checkpoint:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def load_groups(samples_path, prefs_path=None) -> list[Group]:
-    """Samples (+ optional pairwise prefs) → one Group per prompt, responses ordered by k.
+def load_groups(samples_path, prefs_path=None, drop_truncated: bool = False) -> list[Group]:
+    """Samples (+ optional pairwise prefs) → one Group per prompt, responses ordered by k, each marked
+    finished or not (finish_reason; rows without one count as finished). `drop_truncated` removes the
+    responses cut at max_new_tokens (sampling.truncated: drop), with their rows and columns of P.
 
     A bad preference row raises DataError naming the file and the row.
     """
     import pandas as pd
 
     rows = read_jsonl(samples_path, required=("prompt_id", "k", "text"))
-    by_prompt: dict[str, dict[int, str]] = {}
+    by_prompt: dict[str, dict[int, tuple[str, bool]]] = {}
     for r in rows:
-        by_prompt.setdefault(r["prompt_id"], {})[int(r["k"])] = r["text"]
-    groups = {pid: Group(pid, [d[k] for k in sorted(d)]) for pid, d in sorted(by_prompt.items())}
+        by_prompt.setdefault(r["prompt_id"], {})[int(r["k"])] = (r["text"], r.get("finish_reason", "stop") != "length")
+    groups = {pid: Group(pid, [d[k][0] for k in sorted(d)], finished=[d[k][1] for k in sorted(d)])
+              for pid, d in sorted(by_prompt.items())}
     if prefs_path is None:
-        return list(groups.values())
+        return [_drop_truncated(g) if drop_truncated else g for g in groups.values()]
     try:
         prefs = pd.read_parquet(prefs_path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
@@ -122,7 +125,13 @@ def load_groups(samples_path, prefs_path=None) -> list[Group]:
             raise DataError(f"{where}: p = {p} is not a probability in [0, 1]")
         groups[pid].prefs[i, j] = p
         groups[pid].prefs[j, i] = 1.0 - p
-    return list(groups.values())
+    return [_drop_truncated(g) if drop_truncated else g for g in groups.values()]
+
+
+def _drop_truncated(g: Group) -> Group:
+    keep = [i for i, done in enumerate(g.finished) if done]
+    prefs = None if g.prefs is None else g.prefs[np.ix_(keep, keep)]
+    return Group(g.prompt_id, [g.responses[i] for i in keep], prefs, [True] * len(keep))
 
 
 def _freeze_lower_layers(model, trainable_layers: int | None) -> int:
@@ -210,9 +219,14 @@ def _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out
     return info
 
 
-def _encode(tokenizer, examples, prompt_text: dict, max_length: int):
-    return [[tokenize_pair(tokenizer, prompt_text[ex.prompt_id], y, max_length) for y in ex.responses]
-            for ex in examples]
+def _encode(tokenizer, examples, prompt_text: dict, max_length: int, finished: dict | None = None):
+    """Token ids of every example's responses; `finished[(prompt_id, text)]` False leaves a response's end
+    token off (it was cut at max_new_tokens). Looked up by text, since algorithms build examples from
+    response texts: a cut and a finished response of one prompt cannot share a text (the finished one would
+    have ended before the limit with the same tokens)."""
+    finished = finished or {}
+    return [[tokenize_pair(tokenizer, prompt_text[ex.prompt_id], y, max_length, finished.get((ex.prompt_id, y), True))
+             for y in ex.responses] for ex in examples]
 
 
 @torch.no_grad()
@@ -381,7 +395,9 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         raise ValueError(f"{prompts_path}: no prompt for ids {missing[:3]}")
     ids = sorted(prompts)
     prompt_text = dict(zip(ids, chat_texts(tokenizer, [prompts[i] for i in ids], system_prompt)))
-    encoded = _encode(tokenizer, examples, prompt_text, train_cfg["max_length"])
+    finished = {(g.prompt_id, y): done for g in list(groups) + list(selfplay_groups or [])
+                for y, done in zip(g.responses, g.finished or [True] * len(g.responses))}
+    encoded = _encode(tokenizer, examples, prompt_text, train_cfg["max_length"], finished)
     pad_id, bs, chunk = tokenizer.pad_token_id, train_cfg["batch_size"], train_cfg["logprob_chunk"]
 
     t_frozen = time.time()

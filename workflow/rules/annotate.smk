@@ -8,6 +8,7 @@ rule annotate:
     params:
         judge=jq(config["judge"]),
         cache=f"{R}/cache/judge.sqlite",
+        truncated=config["sampling"]["truncated"],
     resources:
         mem_mb=2000,
     benchmark:
@@ -16,4 +17,5 @@ rule annotate:
         f"{R}/logs/annotate/{{algo}}_r{{round}}.log",
     shell:
         "gamealign annotate --prompts {input.prompts} --samples {input.samples} --out {output.prefs} "
-        "--stats {output.stats} --judge {params.judge:q} --cache {params.cache} > {log} 2>&1"
+        "--stats {output.stats} --judge {params.judge:q} --cache {params.cache} --truncated {params.truncated} "
+        "> {log} 2>&1"

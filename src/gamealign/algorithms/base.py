@@ -30,6 +30,7 @@ class Group:
     prompt_id: str
     responses: list[str]
     prefs: np.ndarray | None = None
+    finished: list[bool] | None = None   # per response: ended with EOS (False: cut at max_new_tokens)
 
     def win_rates(self, include_self: bool = False) -> np.ndarray:
         """P̂(y_i ≻ π_t) from the K samples of π_t: the mean of P[i, j] over the other K − 1 samples

@@ -120,17 +120,24 @@ class JudgeCache:
 
 
 def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, list[str]],
-                    cache: JudgeCache | None = None, desc: str = "judging") -> tuple[list[dict], dict]:
+                    cache: JudgeCache | None = None, desc: str = "judging",
+                    truncated: dict[str, list[bool]] | None = None, mode: str = "keep") -> tuple[list[dict], dict]:
     """Judge every unordered pair (i < j) of each prompt's responses.
 
     Returns (rows, stats): rows `{prompt_id, i, j, p}`; stats counts pairs, judge calls and cache hits.
-    A pair whose two texts are identical gets p = ½ without a judge call.
+    A pair whose two texts are identical gets p = ½ without a judge call. `truncated[pid][i]` marks a
+    response that stopped at max_new_tokens; `mode` (sampling.truncated) says what happens to it: keep —
+    judged like any other; drop — no pair with it is judged or written; lose — it loses to every finished
+    response (p = 0 or 1, no judge call), two truncated ones are judged.
     """
+    if mode not in ("keep", "drop", "lose"):
+        raise ValueError(f"sampling.truncated: {mode!r} is not keep, drop or lose")
     cache = cache or JudgeCache(None)
     identity = judge.identity()
-    rows, calls, hits, identical = [], 0, 0, 0
+    rows, calls, hits, identical, by_rule, dropped = [], 0, 0, 0, 0, 0
     for pid in tqdm(sorted(groups), desc=desc, unit="prompt"):
         prompt, resp = prompts[pid], groups[pid]
+        cut = (truncated or {}).get(pid) or [False] * len(resp)
         for idx, text in enumerate(resp):
             if not isinstance(text, str):
                 raise JudgeInputError(f"prompt {pid}: response {idx} is not text")
@@ -140,7 +147,13 @@ def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, li
         fresh = {}
         for i, j in pairs:
             k = keys[(i, j)]
-            if resp[i] == resp[j]:
+            if mode == "drop" and (cut[i] or cut[j]):
+                dropped += 1
+                continue
+            if mode == "lose" and cut[i] != cut[j]:
+                p = 0.0 if cut[i] else 1.0
+                by_rule += 1
+            elif resp[i] == resp[j]:
                 p = 0.5
                 identical += 1
             elif k in known:
@@ -155,7 +168,8 @@ def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, li
                 calls += 1
             rows.append({"prompt_id": pid, "i": i, "j": j, "p": p})
         cache.put_many(fresh)
-    stats = {"pairs": len(rows), "judge_calls": calls, "cache_hits": hits, "identical_pairs": identical}
+    stats = {"pairs": len(rows), "judge_calls": calls, "cache_hits": hits, "identical_pairs": identical,
+             "truncated_mode": mode, "truncated_rule_pairs": by_rule, "truncated_dropped_pairs": dropped}
     return rows, stats
 
 
