@@ -125,8 +125,10 @@ def cmd_train(a):
     # under `accelerate launch` the job's threads are shared by its processes
     _threads(max(1, a.threads // int(os.environ.get("WORLD_SIZE", "1"))) if a.threads else None)
     counts = {"samples": 0, "judge_comparisons": 0}
+    counts["truncated"] = 0
     for path in a.sample_stats or []:
         counts["samples"] += read_json(path)["n_sequences"]
+        counts["truncated"] += read_json(path).get("truncated", 0)
     for path in a.pref_stats or []:
         counts["judge_comparisons"] += read_json(path)["judge_comparisons"]
     prev = read_json(a.prev_manifest)["counts"] if a.prev_manifest else {}

@@ -31,8 +31,10 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
             "benchmark": s["benchmark"], "algorithm": s["algorithm"], "round": s["round"],
             "model_id": ev["model_id"], "win_rate": ev["win_rate"], "ci_low": ev["ci_low"], "ci_high": ev["ci_high"],
             "lc_win_rate": ev.get("lc_win_rate"), "n_prompts": ev["n_prompts"],
-            "mean_response_tokens": ev["mean_response_tokens"], "baseline": ev["baseline"],
+            "mean_response_tokens": ev["mean_response_tokens"], "truncation_rate": ev.get("truncation_rate"),
+            "baseline": ev["baseline"],
             "samples_cum": counts.get("samples_cum", 0), "judge_calls_cum": counts.get("judge_calls_cum", 0),
+            "train_truncation_rate": (counts["truncated"] / counts["samples"]) if counts.get("samples") else None,
             "train_tokens": counts.get("train_tokens", 0), "train_examples": counts.get("train_examples", 0),
             "final_loss": man.get("final_loss"), "skipped": man.get("skipped") or "",
             "source": str(s["path"]),
@@ -144,7 +146,7 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
             cols = ["algorithm", "round", "win_rate", "ci_low", "ci_high"]
             if b == "alpaca_eval":
                 cols.append("lc_win_rate")
-            cols += ["mean_response_tokens"]
+            cols += ["mean_response_tokens", "truncation_rate"]
             md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b])), "",
                    md_table(sub[cols]), ""]
             if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
@@ -159,9 +161,11 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                "`samples_cum` / `judge_calls_cum`: responses generated and judge comparisons made for this "
                "algorithm's training data up to this round (the shared round-1 data counts for every algorithm "
                "that used it; SPAC's self-play samples need no judge). `train_tokens`: tokens through the "
-               f"policy in this round. Win rate: `{primary}`.", ""]
-        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens", "final_loss",
-                       "skipped"]].copy()
+               "policy in this round. `train_truncation_rate`: share of this round's training samples cut at "
+               f"max_new_tokens (sampling.truncated: {config.get('sampling', {}).get('truncated', 'keep')}); `truncation_rate` in the "
+               f"benchmark tables: the same for the evaluated answers. Win rate: `{primary}`.", ""]
+        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens",
+                       "train_truncation_rate", "final_loss", "skipped"]].copy()
         if (eff.skipped != "").any():
             md += ["**Skipped rounds**: a row with `skipped` set had no usable training examples; its model is the "
                    "previous round's, unchanged (reason in the cell and in its train manifest).", ""]

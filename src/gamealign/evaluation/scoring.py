@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..io import read_jsonl, write_json, write_jsonl
 from ..judges import JudgeCache, make_judge
 from . import arena_hard as AH
-from .stats import bootstrap_mean_ci
+from .stats import bootstrap_mean_ci, truncation_rate
 
 
 def _load(prompts_path, candidate_path, reference_path):
@@ -70,6 +70,7 @@ def score_alpaca_eval(*, prompts_path, candidate_path, reference_path, reference
               "n_prompts": len(ids), "judge": judge.identity, "judge_calls": judge.calls,
               "baseline": reference_name, "data": str(prompts_path),
               "mean_response_tokens": sum(cand[i].get("n_tokens") or 0 for i in ids) / len(ids),
+              "truncation_rate": truncation_rate([cand[i] for i in ids]),
               "mean_response_chars": sum(len(cand[i]["text"]) for i in ids) / len(ids),
               "judgments_file": str(out_judgments)}
     write_jsonl(out_judgments, rows)
@@ -103,6 +104,7 @@ def score_arena_hard(*, prompts_path, candidate_path, reference_path, reference_
               "n_prompts": len(ids), "n_battles": scored["n_battles"], "judge": judge.identity,
               "judge_calls": judge.calls, "baseline": reference_name, "data": str(prompts_path),
               "mean_response_tokens": sum(cand[i].get("n_tokens") or 0 for i in ids) / len(ids),
+              "truncation_rate": truncation_rate([cand[i] for i in ids]),
               "judgments_file": str(out_judgments)}
     write_jsonl(out_judgments, rows)
     write_json(out_json, result)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..io import read_jsonl, write_json, write_jsonl
 from .scoring import CachedJudge
-from .stats import bootstrap_mean_ci
+from .stats import bootstrap_mean_ci, truncation_rate
 
 
 def judge_against_baseline(*, prompts_path, candidate_path, baseline_path, judge_cfg, out_json, out_judgments,
@@ -31,7 +31,7 @@ def judge_against_baseline(*, prompts_path, candidate_path, baseline_path, judge
               "ci_level": ci_level, "ci_method": "percentile bootstrap over prompts (2000 resamples)",
               "n_prompts": len(ids), "judge": judge.identity, "judge_calls": judge.calls, "baseline": baseline_id,
               "data": str(prompts_path), "mean_response_tokens": sum(lengths) / len(lengths),
-              "judgments_file": str(out_judgments)}
+              "truncation_rate": truncation_rate([cand[i] for i in ids]), "judgments_file": str(out_judgments)}
     write_jsonl(out_judgments, rows)
     write_json(out_json, result)
     return result
