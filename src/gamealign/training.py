@@ -18,9 +18,8 @@ step's gradient is unchanged while activation memory follows the micro-batch.
 from __future__ import annotations
 
 import importlib.util
-import math
-
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -153,7 +152,7 @@ def use_liger_kernels(model) -> None:
     from liger_kernel.transformers import apply_liger_kernel_to_llama
 
     if model.config.model_type != "llama":
-        raise ValueError(f"train.liger: liger kernels are wired for llama models, not {model.config.model_type!r}")
+        raise ValueError(f"train.fused_kernels: liger kernels are wired for llama models, not {model.config.model_type!r}")
     apply_liger_kernel_to_llama(rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
                                 fused_linear_cross_entropy=False, model=model)
 
