@@ -46,6 +46,8 @@ def test_paper_configs_dry_run(repo, env, tmp_path, path):
     ({"algorithms": {"wind": {"eta": 20.0, "beta": 0.1}}}, "algorithms.wind.eta"),  # ηβ = 2 > 1
     ({"train": {"lr_scheduler": "exponential"}}, "train.lr_scheduler"),
     ({"algorithms": {"sppo": {"win_rate": "mean"}}}, "algorithms.sppo.win_rate"),
+    ({"evaluation": {"judge": {"name": "oracle"}}}, "evaluation.judge.name"),
+    ({"evaluation": {"judge": {"name": "reward_model"}}}, "evaluation.judge.path"),
 ])
 def test_bad_config_names_the_key(bad, key):
     with pytest.raises(ConfigError) as err:
@@ -155,3 +157,30 @@ def test_paper_presets_follow_their_sources(repo):
     for name in ("iterative-dpo", "inpo"):
         cfg = load_config(repo / f"configs/paper-{name}.yaml", check_paths=False)
         assert (cfg["train"]["epochs"], cfg["train"]["lr_scheduler"]) == (2, "cosine"), name
+
+
+def test_the_evaluation_judge_is_its_own_judge_section_and_reaches_the_benchmark_rules(repo, env, tmp_path):
+    """evaluation.judge gets `judge`'s defaults; unset, the annotator judges the benchmarks; set, the
+    win-rate rules (eval_winrate, eval_score) run with it while annotation keeps the annotator."""
+    from conftest import snakemake_bin
+
+    from gamealign.config import evaluation_judge
+
+    same = validate_config({}, check_paths=False)
+    assert same["evaluation"]["judge"] is None and evaluation_judge(same) == same["judge"]
+    cfg = validate_config({"evaluation": {"judge": {"criteria": ["relevance", "complete"]}}}, check_paths=False)
+    assert evaluation_judge(cfg)["name"] == "panel" and evaluation_judge(cfg)["max_length"] == 1024  # defaults
+    smoke = yaml.safe_load((repo / "configs/smoke.yaml").read_text())
+    smoke.setdefault("evaluation", {})["judge"] = {"criteria": ["relevance", "complete"]}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(smoke))
+    proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(tmp_path / "w"), "--configfile",
+                           str(path), "--cores", "1", "-n", "-p"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cmds = [line.split("Shell command:", 1)[-1].strip() for line in (proc.stdout + proc.stderr).splitlines()
+            if "gamealign " in line]
+    evals = [c for c in cmds if c.startswith(("gamealign judge-eval", "gamealign score"))]
+    annots = [c for c in cmds if c.startswith("gamealign annotate")]
+    assert evals and annots
+    assert all('"criteria": ["relevance", "complete"]' in c for c in evals)
+    assert not any('"criteria": ["relevance", "complete"]' in c for c in annots)

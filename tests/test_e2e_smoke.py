@@ -85,6 +85,15 @@ def test_every_contract_file_exists_and_parses(smoke):
     assert set(csv.benchmark) == {"heldout", "alpaca_eval", "arena_hard"}
     for section in ("Held-out win rate", "AlpacaEval 2.0", "Arena-Hard-Auto", "Sample efficiency"):
         assert f"## {section}" in report
+    # the smoke study leaves evaluation.judge unset: the report names both judges and warns they are one
+    assert "**Warning:** the evaluation judge is the annotator" in report and "Annotator (training labels): panel" in report
+    assert "train_truncation_rate" in report and "sampling.truncated: keep" in report
+    for path in R.glob("eval/*/*.json"):
+        ev = json.loads(path.read_text())
+        if ev.get("benchmark") in ("heldout_winrate", "alpaca_eval", "arena_hard"):
+            assert 0 <= ev["truncation_rate"] <= 1, path
+    stats = json.loads((R / "runs/shared/r1/samples.stats.json").read_text())
+    assert stats["truncated"] == round(stats["truncation_rate"] * stats["n_sequences"])
     for _, row in csv.iterrows():
         assert Path(row.source).exists() or (smoke.parent / row.source).exists()
         assert re.search(rf"\| {row.algorithm} \| {row['round']} \| {row.win_rate:.3f} \| {row.ci_low:.3f} \| {row.ci_high:.3f}", report)

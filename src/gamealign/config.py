@@ -49,8 +49,8 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<root>"
 
 
-def _describe(error) -> str:
-    path = list(error.absolute_path)
+def _describe(error, prefix: tuple = ()) -> str:
+    path = list(prefix) + list(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
@@ -71,6 +71,13 @@ def validate_config(config: dict, schema: dict | None = None, check_paths: bool 
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError(_describe(errors[0]))
+    # evaluation.judge, when given, is a whole judge section: the same schema (and defaults) as `judge`
+    eval_judge = config["evaluation"].get("judge")
+    if eval_judge is not None:
+        sub = _DefaultFillingValidator(schema["properties"]["judge"])
+        errors = sorted(sub.iter_errors(eval_judge), key=lambda e: (len(e.absolute_path), e.path))
+        if errors:
+            raise ConfigError(_describe(errors[0], prefix=("evaluation", "judge")))
     _check_combinations(config)
     if check_paths:
         _check_paths(config)
@@ -90,11 +97,21 @@ def _check_combinations(config: dict) -> None:
     if wind is not None and wind["eta"] * wind["beta"] > 1:
         raise ConfigError(f"config key 'algorithms.wind.eta': η·β = {wind['eta']} × {wind['beta']} = "
                           f"{wind['eta'] * wind['beta']:g} > 1; WIND's update π_t^(1−ηβ) π_ref^(ηβ) needs ηβ ≤ 1")
-    judge = config["judge"]
+    _check_judge(config["judge"], "judge")
+    if config["evaluation"].get("judge") is not None:
+        _check_judge(config["evaluation"]["judge"], "evaluation.judge")
+
+
+def evaluation_judge(config: dict) -> dict:
+    """The judge of every win-rate benchmark: `evaluation.judge`, or the annotator (`judge`) when unset."""
+    return config["evaluation"].get("judge") or config["judge"]
+
+
+def _check_judge(judge: dict, key: str) -> None:
     if judge["name"] in ("reward_model", "pairwise_model") and not judge.get("path"):
-        raise ConfigError(f"config key 'judge.path': required when judge.name is '{judge['name']}'")
+        raise ConfigError(f"config key '{key}.path': required when {key}.name is '{judge['name']}'")
     if judge["name"] == "http" and not judge["http"].get("base_url"):
-        raise ConfigError("config key 'judge.http.base_url': required when judge.name is 'http'")
+        raise ConfigError(f"config key '{key}.http.base_url': required when {key}.name is 'http'")
 
 
 def _check_paths(config: dict) -> None:
@@ -114,9 +131,9 @@ def _check_paths(config: dict) -> None:
         raise ConfigError(f"config key 'prompts.path': required when prompts.source is '{prompts['source']}'")
     if prompts["source"] == "file" and not Path(prompts["path"]).exists():
         raise ConfigError(f"config key 'prompts.path': no such file: {prompts['path']}")
-    judge = config["judge"]
-    if judge["name"] in ("reward_model", "pairwise_model") and not (Path(judge["path"]) / "config.json").exists():
-        raise ConfigError(f"config key 'judge.path': {judge['path']} is not a saved HF model (no config.json)")
+    for key, judge in (("judge", config["judge"]), ("evaluation.judge", config["evaluation"].get("judge"))):
+        if judge and judge["name"] in ("reward_model", "pairwise_model") and not (Path(judge["path"]) / "config.json").exists():
+            raise ConfigError(f"config key '{key}.path': {judge['path']} is not a saved HF model (no config.json)")
 
 
 def load_config(path: str | os.PathLike, check_paths: bool = True) -> dict:

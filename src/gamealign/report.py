@@ -36,6 +36,7 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
             "samples_cum": counts.get("samples_cum", 0), "judge_calls_cum": counts.get("judge_calls_cum", 0),
             "train_truncation_rate": (counts["truncated"] / counts["samples"]) if counts.get("samples") else None,
             "train_tokens": counts.get("train_tokens", 0), "train_examples": counts.get("train_examples", 0),
+            "train_steps": counts.get("train_steps", 0),
             "final_loss": man.get("final_loss"), "skipped": man.get("skipped") or "",
             "source": str(s["path"]),
         })
@@ -59,6 +60,39 @@ def md_table(df: pd.DataFrame) -> str:
                 cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _budget_line(config: dict) -> str:
+    train = config.get("train", {})
+    if train.get("steps_per_round"):
+        return (f"**Budget rule**: {train['steps_per_round']} optimizer steps of {train.get('batch_size')} examples "
+                "per round for every algorithm (`train.steps_per_round`).")
+    return (f"**Budget rule**: {train.get('epochs')} epoch(s) over each round's examples (`train.epochs`): "
+            "algorithms whose rounds yield more examples also take more optimizer steps (`train_steps`).")
+
+
+def _judge_name(judge: dict) -> str:
+    name = judge.get("name", "?")
+    if name == "panel":
+        return f"panel ({', '.join(judge.get('criteria', []))})"
+    if name == "http":
+        return f"http ({judge.get('http', {}).get('model', '?')})"
+    return f"{name} ({judge.get('path')})"
+
+
+def _judges_lines(config: dict) -> list[str]:
+    """The annotator, the evaluation judge, and a warning when they are one and the same."""
+    annotator = config.get("judge")
+    if annotator is None:
+        return []
+    evaluator = config.get("evaluation", {}).get("judge") or annotator
+    lines = [f"Annotator (training labels): {_judge_name(annotator)}. Evaluation judge (win-rate benchmarks): "
+             f"{_judge_name(evaluator)}.", ""]
+    if evaluator == annotator:
+        lines = [f"> **Warning:** the evaluation judge is the annotator ({_judge_name(annotator)}): every model is "
+                 "scored by the very judge its training data came from, so win rates measure agreement with "
+                 "that judge as much as quality. Set `evaluation.judge` to an independent one.", ""] + lines
+    return lines
 
 
 def _provenance_line(ev: dict) -> str:
@@ -137,7 +171,7 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
         md = [f"# Comparison report — {config['study'].get('name', 'study')}", "",
               f"Every number below is read from the files named in `comparison.csv` (column `source`) under "
               f"`results/eval/`; rows are algorithm × round, with the SFT model as round 0. Primary benchmark: "
-              f"`{primary}`.", "",
+              f"`{primary}`.", "", *_judges_lines(config),
               f"## Summary ({primary}, last round of each algorithm, best first)", "",
               md_table(last[["algorithm", "round", "win_rate", "ci_low", "ci_high", "samples_cum", "judge_calls_cum"]]),
               ""]
@@ -164,8 +198,9 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                "policy in this round. `train_truncation_rate`: share of this round's training samples cut at "
                f"max_new_tokens (sampling.truncated: {config.get('sampling', {}).get('truncated', 'keep')}); `truncation_rate` in the "
                f"benchmark tables: the same for the evaluated answers. Win rate: `{primary}`.", ""]
-        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_tokens",
-                       "train_truncation_rate", "final_loss", "skipped"]].copy()
+        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_examples",
+                       "train_steps", "train_tokens", "train_truncation_rate", "final_loss", "skipped"]].copy()
+        md += [_budget_line(config), ""]
         if (eff.skipped != "").any():
             md += ["**Skipped rounds**: a row with `skipped` set had no usable training examples; its model is the "
                    "previous round's, unchanged (reason in the cell and in its train manifest).", ""]

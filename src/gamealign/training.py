@@ -426,10 +426,18 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     fields = sorted({k for ex in examples for k in ex.fields})
     metrics_rows, step, train_tokens = [], 0, 0
     # the whole schedule is fixed up front, so a resumed run replays exactly the same batches
+    # the budget: train.epochs passes over the examples, or exactly train.steps_per_round optimizer steps
+    # (epochs repeat, each reshuffled, until the steps are filled; the last may be partial), which holds the
+    # number of updates equal across algorithms whose rounds yield different numbers of examples
     schedule = []
     longest = [max(len(seq[0]) for seq in ex) for ex in encoded]
-    for epoch in range(train_cfg["epochs"]):
+    steps_budget = train_cfg.get("steps_per_round")
+    epoch = 0
+    while len(schedule) < steps_budget if steps_budget else epoch < train_cfg["epochs"]:
         schedule += [(epoch, b) for b in batch_schedule(longest, bs, rng, train_cfg.get("group_by_length", False))]
+        epoch += 1
+    if steps_budget:
+        schedule = schedule[:steps_budget]
     # the identity holds a content hash of the examples (responses, labels), so a rerun on changed data
     # never resumes a checkpoint of the old data
     ckpt = Checkpoint(out_dir, {"algorithm": algorithm, "hparams": hparams, "train": train_cfg, "seed": seed,

@@ -2,7 +2,7 @@
 import json
 
 from gamealign.algorithms import REGISTRY
-from gamealign.config import derive_seed
+from gamealign.config import derive_seed, evaluation_judge
 
 R = config["study"]["results_dir"]
 ROUNDS = config["study"]["rounds"]

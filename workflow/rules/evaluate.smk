@@ -73,7 +73,7 @@ rule eval_winrate:
         score=f"{R}/eval/{{model_id}}/heldout_winrate.json",
         judgments=f"{R}/eval/{{model_id}}/heldout_judgments.jsonl",
     params:
-        judge=jq(config["judge"]),
+        judge=jq(evaluation_judge(config)),
         ci=config["evaluation"]["ci_level"],
         seed=derive_seed(SEED, "eval_winrate"),
         cache=f"{R}/cache/judge.sqlite",
@@ -99,7 +99,7 @@ rule eval_score:
         score=f"{R}/eval/{{model_id}}/{{bench}}.json",
         judgments=f"{R}/eval/{{model_id}}/{{bench}}_judgments.jsonl",
     params:
-        judge=jq(config["judge"]),
+        judge=jq(evaluation_judge(config)),
         evaluation=jq(config["evaluation"]),
         reference_name=lambda w: reference_for(w.bench)[1],
         seed=lambda w: derive_seed(SEED, "eval_score", w.bench),
