@@ -108,3 +108,40 @@ def test_lr_schedules_match_transformers():
             opt.step()
             sched.step()
     assert lr_factor(0, 10, 0, "linear") == 1.0 and lr_factor(5, 10, 0, "cosine") == pytest.approx(0.5)
+
+
+def _random_group(k, seed, texts=None):
+    rng = np.random.default_rng(seed)
+    P = np.triu(rng.uniform(size=(k, k)), 1)
+    P = P + np.tril(1 - P.T, -1)
+    np.fill_diagonal(P, 0.5)
+    return Group("p", texts or [f"y{i}" for i in range(k)], P)
+
+
+@pytest.mark.parametrize("k", [4, 5, 8])
+def test_each_algorithm_is_charged_for_the_comparisons_its_examples_read(k):
+    """All pairs K(K−1)/2 for the win-rate algorithms; ⌊K/2⌋ for WIND (one label per disjoint pair); for INPO's
+    tournament the matches played, K + ⌊K/2⌋ − 2 (first round ⌊K/2⌋, winners' bracket ⌈K/2⌉ − 1, losers'
+    ⌊K/2⌋ − 1), plus the champion-vs-worst comparison when they never met."""
+    for name, expect in [("dpo", {k * (k - 1) // 2}), ("ipo", {k * (k - 1) // 2}),
+                         ("iterative_dpo", {k * (k - 1) // 2}), ("sppo", {k * (k - 1) // 2}),
+                         ("bon_distill", {k * (k - 1) // 2}), ("wind", {k // 2}),
+                         ("inpo", {k + k // 2 - 2, k + k // 2 - 1})]:
+        for seed in range(5):
+            g = _random_group(k, seed)
+            params = {"eta": 1.0, "beta": 0.1} if name == "wind" else {}
+            get_algorithm(name, params).build_examples([g], random.Random(seed))
+            assert g.comparisons_read() in expect, (name, k, seed, g.read)
+    # INPO reading exactly its matches: with a total order the champion is y0 and the worst y_{K−1}
+    P = np.array([[0.5 if i == j else float(i < j) for j in range(k)] for i in range(k)])
+    g = Group("p", [f"y{i}" for i in range(k)], P)
+    assert tournament(g, random.Random(0)) == (0, k - 1) and len(g.read) in (k + k // 2 - 2, k + k // 2 - 1)
+
+
+def test_identical_responses_are_not_charged_and_a_tied_tournament_still_is():
+    g = _random_group(4, 0, texts=["same", "same", "a", "b"])
+    get_algorithm("dpo", {}).build_examples([g], random.Random(0))
+    assert len(g.read) == 6 and g.comparisons_read() == 5      # the identical pair needed no judge
+    tied = Group("p", ["a", "b", "c", "d"], np.full((4, 4), 0.5))
+    assert get_algorithm("inpo", {}).build_examples([tied], random.Random(1)) == []
+    assert g.comparisons_read() and tied.comparisons_read() >= 4   # matches were played, then the tie found

@@ -240,14 +240,20 @@ def test_the_checkpoint_identity_changes_with_the_training_data(data):
 @pytest.mark.parametrize("name", ["dpo", "wind"])
 def test_steps_per_round_holds_every_algorithm_to_the_same_number_of_updates(name, data, tiny_sft, tmp_path):
     """DPO gets one pair per prompt (4 examples), WIND ⌊K/2⌋ = 2 (8 examples): by epochs they would take
-    2 and 4 steps of 2 examples; with train.steps_per_round both take exactly 5 (epochs repeat, reshuffled)."""
+    2 and 4 steps of 2 examples; with train.steps_per_round both take exactly 5 (epochs repeat, reshuffled).
+    Each is charged only the judge comparisons its examples read."""
     d, groups = data
     cfg = validate_config({"algorithms": {name: {}}, "train": {"batch_size": 2, "max_length": 96, "lr": 1e-3,
                                                               "steps_per_round": 5}}, check_paths=False)
     info = train_round(algorithm=name, hparams=cfg["algorithms"][name], train_cfg=cfg["train"],
                        init_model=str(tiny_sft), ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"),
-                       groups=groups, out_dir=str(tmp_path / "model"), seed=0)
+                       groups=groups, out_dir=str(tmp_path / "model"), seed=0,
+                       counts={"charge_new_prefs": True, "judge_calls_cum_prev": 10, "judge_comparisons_made": 24})
     rows = [json.loads(x) for x in (tmp_path / "model/train_metrics.jsonl").read_text().splitlines()]
     assert info["counts"]["train_steps"] == len(rows) == 5
+    # charged for what its examples read of the 4 groups of K = 4: all 6 pairs each (DPO), 2 disjoint (WIND)
+    charged = {"dpo": 24, "wind": 8}[name]
+    assert info["counts"]["judge_comparisons"] == charged and info["counts"]["judge_calls_cum"] == 10 + charged
+    assert info["counts"]["judge_comparisons_made"] == 24
     assert info["counts"]["train_examples"] == {"dpo": 4, "wind": 8}[name]
     assert [r["epoch"] for r in rows] == {"dpo": [0, 0, 1, 1, 2], "wind": [0, 0, 0, 0, 1]}[name]

@@ -124,16 +124,18 @@ def cmd_train(a):
 
     # under `accelerate launch` the job's threads are shared by its processes
     _threads(max(1, a.threads // int(os.environ.get("WORLD_SIZE", "1"))) if a.threads else None)
-    counts = {"samples": 0, "judge_comparisons": 0}
+    counts = {"samples": 0, "judge_comparisons_made": 0}
     counts["truncated"] = 0
     for path in a.sample_stats or []:
         counts["samples"] += read_json(path)["n_sequences"]
         counts["truncated"] += read_json(path).get("truncated", 0)
     for path in a.pref_stats or []:
-        counts["judge_comparisons"] += read_json(path)["judge_comparisons"]
+        counts["judge_comparisons_made"] += read_json(path)["judge_comparisons"]
     prev = read_json(a.prev_manifest)["counts"] if a.prev_manifest else {}
     counts["samples_cum"] = prev.get("samples_cum", 0) + counts["samples"]
-    counts["judge_calls_cum"] = prev.get("judge_calls_cum", 0) + counts["judge_comparisons"]
+    # charged by the trainer: the comparisons this algorithm's examples read from new preference data
+    counts["charge_new_prefs"] = bool(a.pref_stats)
+    counts["judge_calls_cum_prev"] = prev.get("judge_calls_cum", 0)
     # sampling.truncated as the annotation applied it: under `drop` the cut responses leave the groups
     modes = {read_json(p).get("truncated_mode", "keep") for p in (a.pref_stats or [])}
     groups = load_groups(a.samples, a.prefs, drop_truncated="drop" in modes)

@@ -192,9 +192,12 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
         md += ["![win rate vs round](figures/winrate_vs_round.png)", "",
                "![win rate vs mean response length](figures/winrate_vs_length.png)", "",
                "## Sample efficiency", "",
-               "`samples_cum` / `judge_calls_cum`: responses generated and judge comparisons made for this "
-               "algorithm's training data up to this round (the shared round-1 data counts for every algorithm "
-               "that used it; SPAC's self-play samples need no judge). `train_tokens`: tokens through the "
+               "`samples_cum`: responses generated for this algorithm's training data up to this round (the "
+               "shared round-1 data counts for every algorithm that used it). `judge_calls_cum`: the judge "
+               "comparisons its examples read, up to this round — all K(K−1)/2 pairs of a group for the "
+               "win-rate algorithms, ⌊K/2⌋ for WIND, the tournament's matches for INPO; SPAC's self-play samples "
+               "need none (the annotation job's own count is `judge_comparisons_made` in the train manifest: "
+               "annotation still judges every pair). `train_tokens`: tokens through the "
                "policy in this round. `train_truncation_rate`: share of this round's training samples cut at "
                f"max_new_tokens (sampling.truncated: {config.get('sampling', {}).get('truncated', 'keep')}); `truncation_rate` in the "
                f"benchmark tables: the same for the evaluated answers. Win rate: `{primary}`.", ""]

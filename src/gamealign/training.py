@@ -189,6 +189,20 @@ def compile_blocks(model) -> int:
     return len(base.layers)
 
 
+def _charge(counts: dict | None, groups: list[Group]) -> dict | None:
+    """The judge comparisons this algorithm is charged for: those its example building read (Group.read;
+    all K(K−1)/2 for win-rate algorithms, ⌊K/2⌋ for WIND, the matches played for INPO's tournament), when the
+    round's preference data is new to it (`charge_new_prefs`, set by the train stage); `judge_calls_cum`
+    adds them to the previous round's. The annotation job's own count stays in `judge_comparisons_made`."""
+    if counts is None or "charge_new_prefs" not in counts:
+        return counts
+    counts = dict(counts)
+    charged = sum(g.comparisons_read() for g in groups) if counts.pop("charge_new_prefs") else 0
+    counts["judge_comparisons"] = charged
+    counts["judge_calls_cum"] = counts.pop("judge_calls_cum_prev", 0) + charged
+    return counts
+
+
 def _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out_dir, seed, counts, data_files,
                        reason: str, seconds: float) -> dict:
     """A round without usable examples: the starting model π_t, copied as this round's model, with
@@ -351,12 +365,15 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     algo = get_algorithm(algorithm, hparams)
     rng = random.Random(seed)
     torch.manual_seed(seed)
+    for g in groups:
+        g.read.clear()  # what this algorithm's example building reads is what it is charged for
     if hasattr(algo, "build_examples_with_offline"):
         if selfplay_groups is None:
             raise ValueError(f"{algorithm}: needs self-play samples (--selfplay)")
         examples = algo.build_examples_with_offline(groups, selfplay_groups, rng)
     else:
         examples = algo.build_examples(groups, rng)
+    counts = _charge(counts, groups)
     if not examples:  # the study goes on: this round publishes π_t unchanged and says why
         reason = f"no training examples: all {len(groups)} groups tied or were empty"
         return _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out_dir, seed, counts,

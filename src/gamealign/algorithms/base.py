@@ -31,6 +31,17 @@ class Group:
     responses: list[str]
     prefs: np.ndarray | None = None
     finished: list[bool] | None = None   # per response: ended with EOS (False: cut at max_new_tokens)
+    # the comparisons (i < j) an algorithm's example building has read: what it is charged for
+    read: set = field(default_factory=set, repr=False, compare=False)
+
+    def pref(self, i: int, j: int) -> float:
+        """P(y_i ≻ y_j), recorded as read."""
+        self.read.add((min(i, j), max(i, j)))
+        return float(self.prefs[i, j])
+
+    def comparisons_read(self) -> int:
+        """Comparisons read that needed a judge (a pair of identical texts ties without one)."""
+        return sum(self.responses[i] != self.responses[j] for i, j in self.read)
 
     def win_rates(self, include_self: bool = False) -> np.ndarray:
         """P̂(y_i ≻ π_t) from the K samples of π_t: the mean of P[i, j] over the other K − 1 samples
@@ -38,6 +49,7 @@ class Group:
         (uclaml/SPPO scripts/compute_prob.py: the row sum of the K × K matrix divided by K). The two are
         affine in each other, so pair choices by arg-max / arg-min agree."""
         k = len(self.responses)
+        self.read.update((i, j) for i in range(k) for j in range(i + 1, k))  # every pair enters a win rate
         if include_self:
             return (self.prefs.sum(axis=1) - np.diag(self.prefs) + 0.5) / k
         return (self.prefs.sum(axis=1) - np.diag(self.prefs)) / (k - 1)
@@ -104,17 +116,17 @@ def best_worst_examples(groups: list[Group]) -> list[Example]:
     return out
 
 
-def _match(P: np.ndarray, a: int, b: int, rng: random.Random) -> tuple[int, int]:
+def _match(group: Group, a: int, b: int, rng: random.Random) -> tuple[int, int]:
     """(winner, loser) of one match: P[a, b] > ½ wins, an exact tie is a coin flip."""
-    p = P[a, b]
+    p = group.pref(a, b)
     a_wins = p > 0.5 or (p == 0.5 and rng.random() < 0.5)
     return (a, b) if a_wins else (b, a)
 
 
-def _knockout(P: np.ndarray, entrants: list[int], rng: random.Random, advance: int) -> int:
+def _knockout(group: Group, entrants: list[int], rng: random.Random, advance: int) -> int:
     """Single-elimination bracket; `advance` 0 moves winners on, 1 moves losers on; odd one out gets a bye."""
     while len(entrants) > 1:
-        nxt = [_match(P, a, b, rng)[advance] for a, b in zip(entrants[0::2], entrants[1::2])]
+        nxt = [_match(group, a, b, rng)[advance] for a, b in zip(entrants[0::2], entrants[1::2])]
         if len(entrants) % 2:
             nxt.append(entrants[-1])
         entrants = nxt
@@ -126,18 +138,17 @@ def tournament(group: Group, rng: random.Random) -> tuple[int, int] | None:
 
     The K responses are shuffled and paired; first-round winners play a knockout for the champion,
     first-round losers play a bracket in which the loser advances, giving the worst response.
-    None when the two finalists tie.
+    None when the two finalists tie (reading their comparison: one more when they never met).
     """
-    P = group.prefs
     order = list(range(len(group.responses)))
     rng.shuffle(order)
     if len(order) < 2:
         return None
-    firsts = [_match(P, a, b, rng) for a, b in zip(order[0::2], order[1::2])]
+    firsts = [_match(group, a, b, rng) for a, b in zip(order[0::2], order[1::2])]
     winners = [w for w, _ in firsts] + ([order[-1]] if len(order) % 2 else [])
     losers = [l for _, l in firsts]
-    champion = _knockout(P, winners, rng, advance=0)
-    worst = _knockout(P, losers, rng, advance=1)
-    if champion == worst or np.isclose(P[champion, worst], 0.5):
+    champion = _knockout(group, winners, rng, advance=0)
+    worst = _knockout(group, losers, rng, advance=1)
+    if champion == worst or np.isclose(group.pref(champion, worst), 0.5):
         return None
     return champion, worst

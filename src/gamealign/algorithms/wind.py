@@ -42,7 +42,7 @@ class WIND(Algorithm):
             order = list(range(len(g.responses)))
             rng.shuffle(order)
             for a, b in zip(order[0::2], order[1::2]):
-                a_wins = rng.random() < g.prefs[a, b]   # one Bernoulli label per comparison
+                a_wins = rng.random() < g.pref(a, b)   # one Bernoulli label per comparison
                 w, l = (a, b) if a_wins else (b, a)
                 out.append(Example(g.prompt_id, [g.responses[w], g.responses[l]]))
         return out
