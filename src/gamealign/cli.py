@@ -124,11 +124,11 @@ def cmd_train(a):
 
     # under `accelerate launch` the job's threads are shared by its processes
     _threads(max(1, a.threads // int(os.environ.get("WORLD_SIZE", "1"))) if a.threads else None)
-    counts = {"samples": 0, "judge_comparisons_made": 0}
-    counts["truncated"] = 0
+    counts = {"samples": 0, "truncated": 0, "judge_comparisons_made": 0}
     for path in a.sample_stats or []:
-        counts["samples"] += read_json(path)["n_sequences"]
-        counts["truncated"] += read_json(path).get("truncated", 0)
+        stats = read_json(path)
+        counts["samples"] += stats["n_sequences"]
+        counts["truncated"] += stats.get("truncated", 0)
     for path in a.pref_stats or []:
         counts["judge_comparisons_made"] += read_json(path)["judge_comparisons"]
     prev = read_json(a.prev_manifest)["counts"] if a.prev_manifest else {}

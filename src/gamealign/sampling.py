@@ -124,10 +124,14 @@ def _row(tokenizer, prompt_id, k, tokens: list[int], eos_ids: set[int]) -> dict:
     return {"prompt_id": prompt_id, "k": k, "text": text, "n_tokens": n, "finish_reason": finish}
 
 
+def truncation_counts(rows: list[dict]) -> dict:
+    """How many sample rows stopped at max_new_tokens (finish_reason "length"), and their share."""
+    truncated = sum(r["finish_reason"] == "length" for r in rows)
+    return {"truncated": truncated, "truncation_rate": round(truncated / max(len(rows), 1), 4)}
+
+
 def _finish(prompts, k, results, new_tokens, seconds):
     rows = [results[(pi, kk)] for pi in range(len(prompts)) for kk in range(k)]
-    truncated = sum(r["finish_reason"] == "length" for r in rows)
     stats = {"n_sequences": len(rows), "new_tokens": new_tokens, "seconds": round(seconds, 3),
-             "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2),
-             "truncated": truncated, "truncation_rate": round(truncated / max(len(rows), 1), 4)}
+             "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2), **truncation_counts(rows)}
     return rows, stats

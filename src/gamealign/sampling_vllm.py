@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from .sampling import chat_texts
+from .sampling import chat_texts, truncation_counts
 
 
 class BackendUnavailable(RuntimeError):
@@ -76,9 +76,7 @@ def generate_vllm(model_path: str, prompts: list[dict], k: int, *, temperature: 
             rows.append({"prompt_id": prompt["id"], "k": kk, "text": c.text.strip(), "n_tokens": n,
                          "finish_reason": "stop" if stopped else "length"})
             new_tokens += n
-    truncated = sum(r["finish_reason"] == "length" for r in rows)
     stats = {"n_sequences": len(rows), "new_tokens": new_tokens, "seconds": round(seconds, 3),
              "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2), "backend": "vllm",
-             "truncated": truncated, "truncation_rate": round(truncated / max(len(rows), 1), 4),
-             "tensor_parallel_size": tensor_parallel_size}
+             "tensor_parallel_size": tensor_parallel_size, **truncation_counts(rows)}
     return rows, stats

@@ -94,16 +94,21 @@ def load_groups(samples_path, prefs_path=None, drop_truncated: bool = False) -> 
 
     A bad preference row raises DataError naming the file and the row.
     """
-    import pandas as pd
-
     rows = read_jsonl(samples_path, required=("prompt_id", "k", "text"))
     by_prompt: dict[str, dict[int, tuple[str, bool]]] = {}
     for r in rows:
         by_prompt.setdefault(r["prompt_id"], {})[int(r["k"])] = (r["text"], r.get("finish_reason", "stop") != "length")
     groups = {pid: Group(pid, [d[k][0] for k in sorted(d)], finished=[d[k][1] for k in sorted(d)])
               for pid, d in sorted(by_prompt.items())}
-    if prefs_path is None:
-        return [_drop_truncated(g) if drop_truncated else g for g in groups.values()]
+    if prefs_path is not None:
+        _read_prefs(groups, prefs_path, samples_path)
+    return [_drop_truncated(g) if drop_truncated else g for g in groups.values()]
+
+
+def _read_prefs(groups: dict[str, Group], prefs_path, samples_path) -> None:
+    """Fill each group's P from the pairwise rows; a bad row raises DataError naming the file and the row."""
+    import pandas as pd
+
     try:
         prefs = pd.read_parquet(prefs_path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
@@ -124,7 +129,6 @@ def load_groups(samples_path, prefs_path=None, drop_truncated: bool = False) -> 
             raise DataError(f"{where}: p = {p} is not a probability in [0, 1]")
         groups[pid].prefs[i, j] = p
         groups[pid].prefs[j, i] = 1.0 - p
-    return [_drop_truncated(g) if drop_truncated else g for g in groups.values()]
 
 
 def _drop_truncated(g: Group) -> Group:
@@ -203,6 +207,23 @@ def _charge(counts: dict | None, groups: list[Group]) -> dict | None:
     return counts
 
 
+def _round_manifest(algorithm, hparams, train_cfg, seed, init_model, ref_model, data_files, counts, timings,
+                    **extra) -> dict:
+    """The train stage's manifest (DESIGN.md §3), for a trained round and a skipped one alike."""
+    from .provenance import manifest
+
+    return manifest("train", {"algorithm": algorithm, "hparams": hparams, "train": train_cfg}, seed,
+                    init_model=str(init_model), ref_model=str(ref_model), data_files=data_files or {}, counts=counts,
+                    timings=timings, **extra)
+
+
+def _write_metrics_and_manifest(folder: Path, metrics_rows: list[dict], info: dict) -> None:
+    with open(folder / "train_metrics.jsonl", "w") as fh:
+        for row in metrics_rows:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+    (folder / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
 def _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out_dir, seed, counts, data_files,
                        reason: str, seconds: float) -> dict:
     """A round without usable examples: the starting model π_t, copied as this round's model, with
@@ -211,14 +232,11 @@ def _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out
 
     from accelerate import PartialState
 
-    from .provenance import manifest
-
     counts = dict(counts or {})
     counts.update(train_examples=0, train_steps=0, train_tokens=0, trainable_parameters=0)
-    info = manifest("train", {"algorithm": algorithm, "hparams": hparams, "train": train_cfg}, seed,
-                    init_model=str(init_model), ref_model=str(ref_model), data_files=data_files or {}, counts=counts,
-                    timings={"frozen_logprobs_s": 0.0, "train_s": 0.0, "total_s": round(seconds, 3)},
-                    final_loss=None, skipped=reason)
+    info = _round_manifest(algorithm, hparams, train_cfg, seed, init_model, ref_model, data_files, counts,
+                           {"frozen_logprobs_s": 0.0, "train_s": 0.0, "total_s": round(seconds, 3)},
+                           final_loss=None, skipped=reason)
     state = PartialState()
     print(f"{algorithm}: {reason}; publishing the starting model unchanged", flush=True)
     if state.is_main_process:
@@ -226,8 +244,7 @@ def _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out
             for f in Path(init_model).iterdir():
                 if f.is_file() and f.name not in ("manifest.json", "train_metrics.jsonl"):
                     shutil.copy2(f, tmp / f.name)
-            (tmp / "train_metrics.jsonl").write_text("")
-            (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+            _write_metrics_and_manifest(tmp, [], info)
     state.wait_for_everyone()
     return info
 
@@ -556,13 +573,10 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
     counts = dict(counts or {})
     counts.update(train_examples=len(examples), train_steps=step, train_tokens=train_tokens,
                   trainable_parameters=n_trainable)
-    from .provenance import manifest
-
-    info = manifest("train", {"algorithm": algorithm, "hparams": hparams, "train": train_cfg}, seed,
-                    init_model=str(init_model), ref_model=str(ref_model), data_files=data_files or {}, counts=counts,
-                    timings={"frozen_logprobs_s": round(frozen_seconds, 3), "train_s": round(train_seconds, 3),
-                             "total_s": round(time.time() - t_start, 3)},
-                    final_loss=metrics_rows[-1]["loss"])
+    info = _round_manifest(algorithm, hparams, train_cfg, seed, init_model, ref_model, data_files, counts,
+                           {"frozen_logprobs_s": round(frozen_seconds, 3), "train_s": round(train_seconds, 3),
+                            "total_s": round(time.time() - t_start, 3)},
+                           final_loss=metrics_rows[-1]["loss"])
     info["processes"] = world
     info["distributed"] = accelerator.distributed_type.name  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
     info["kernels"] = {"liger": fused, "fused_adamw": fused_adam}
@@ -574,10 +588,7 @@ def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: s
         with atomic_path(out_dir, is_dir=True) as tmp:
             model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": state} if state else {}))
             tokenizer.save_pretrained(tmp)
-            with open(tmp / "train_metrics.jsonl", "w") as fh:
-                for row in metrics_rows:
-                    fh.write(json.dumps(row, sort_keys=True) + "\n")
-            (tmp / "manifest.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+            _write_metrics_and_manifest(tmp, metrics_rows, info)
         ckpt.remove()
     accelerator.wait_for_everyone()
     return info
