@@ -17,6 +17,23 @@ def test_registry_has_the_end_to_end_algorithms():
         get_algorithm("nope", {})
 
 
+def test_the_registry_is_torch_free():
+    """Snakemake reads the algorithms' declarations (online, self-play, comparison plan) at parse time."""
+    import subprocess
+    import sys
+
+    code = "import sys, gamealign.algorithms as a; assert 'torch' not in sys.modules, 'torch'; print(len(a.REGISTRY))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and int(proc.stdout) >= 8, proc.stderr
+
+
+def test_comparison_plans_are_declared():
+    plans = {name: cls.comparison_plan({}) for name, cls in REGISTRY.items()}
+    assert plans["wind"] == "disjoint" and plans["inpo"] == "tournament"
+    assert {plans[a] for a in ("dpo", "ipo", "iterative_dpo", "sppo", "bon_distill", "spac")} == {"all"}
+    assert REGISTRY["inpo"].comparison_plan({"pairs": "best_worst"}) == "all"
+
+
 def test_dpo_loss_by_hand():
     t = lambda v: torch.tensor([v])
     loss, h = dpo_loss(t(-1.0), t(-3.0), t(-2.0), t(-2.5), beta=0.5)

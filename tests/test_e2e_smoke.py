@@ -55,7 +55,8 @@ def test_every_contract_file_exists_and_parses(smoke):
             continue
         prefs = pd.read_parquet(R / d / "prefs.parquet")
         assert list(prefs.columns) == ["prompt_id", "i", "j", "p"]
-        assert len(prefs) == 4 * 6 and prefs.p.between(0, 1).all()
+        # the shared round 1 holds every pair (DPO and SPAC read all); round 2 only the algorithm's plan
+        assert (len(prefs) == 4 * 6) == (d == "runs/shared/r1") and prefs.p.between(0, 1).all()
 
     for algo in ["dpo", "inpo", "wind", "spac"]:
         for r in [1, 2]:
@@ -191,6 +192,17 @@ def test_round1_data_is_shared_by_every_algorithm(smoke):
     assert inpo2["judge_calls_cum"] == c1["inpo"]["judge_calls_cum"] + inpo2["judge_comparisons"]
     dpo2 = json.loads((smoke / "runs/dpo/r2/model/manifest.json").read_text())["counts"]
     assert dpo2["judge_comparisons"] == 0 and dpo2["judge_calls_cum"] == c1["dpo"]["judge_calls_cum"]  # no new data
+    # round 2: each online algorithm's annotation ran its own comparison plan — WIND ⌊K/2⌋ disjoint pairs a
+    # prompt, INPO its tournament's matches (K + ⌊K/2⌋ − 2, or one more) — and the trainer read exactly those
+    for algo, plan, per_prompt in [("wind", "disjoint", {2}), ("inpo", "tournament", {4, 5})]:
+        prefs = pd.read_parquet(smoke / f"runs/{algo}/r2/prefs.parquet")
+        stats = json.loads((smoke / f"runs/{algo}/r2/prefs.stats.json").read_text())
+        assert [p["plan"] for p in stats["plans"]] == [plan]
+        assert set(prefs.groupby("prompt_id").size()) <= per_prompt and len(prefs.prompt_id.unique()) == 4
+        texts = {(r["prompt_id"], r["k"]): r["text"] for r in jsonl(smoke / f"runs/{algo}/r2/samples.jsonl")}
+        judged = sum(texts[(r.prompt_id, r.i)] != texts[(r.prompt_id, r.j)] for r in prefs.itertuples())
+        counts = json.loads((smoke / f"runs/{algo}/r2/model/manifest.json").read_text())["counts"]
+        assert counts["judge_comparisons"] == counts["judge_comparisons_made"] == stats["judge_comparisons"] == judged
 
 
 def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
@@ -202,7 +214,16 @@ def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
     assert jobs["sample"] == "4" and jobs["annotate"] == "3"
     assert jobs["train"] == "8" and jobs["eval_generate"] == "9" and jobs["eval_score"] == "18"
     assert jobs["eval_leaderboard"] == "5"  # SFT + each algorithm's last round (open_llm.models: sft_and_last)
-    proc = run_snakemake(repo, env, tmp_path, "-n")
+    proc = run_snakemake(repo, env, tmp_path, "-n", "-p")
+    # annotation runs each data set's comparison plans: round 1 every pair (DPO, SPAC need all), round 2 WIND's
+    # disjoint pairs and INPO's tournament, each with the plan seed its trainer gets
+    plans = dict(re.findall(r"--samples results/runs/(\w+)/r\d/samples.jsonl .*?--plans '(\[.*?\])'",
+                            proc.stdout + proc.stderr))
+    assert {k: [p["plan"] for p in json.loads(v)] for k, v in plans.items()} == {
+        "shared": ["all"], "wind": ["disjoint"], "inpo": ["tournament"]}
+    wind_seed = json.loads(plans["wind"])[0]["seed"]
+    assert re.search(rf"train --algorithm wind .*?runs/wind/r2/prefs.parquet .*?--plan-seed {wind_seed} ",
+                     proc.stdout + proc.stderr)
     sample_outputs = re.findall(r"output: (results/runs/\S+/samples\.jsonl)", proc.stdout + proc.stderr)
     assert sorted(sample_outputs) == ["results/runs/inpo/r2/samples.jsonl", "results/runs/shared/r1/samples.jsonl",
                                       "results/runs/spac/r2/samples.jsonl", "results/runs/wind/r2/samples.jsonl"]

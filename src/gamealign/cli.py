@@ -105,7 +105,7 @@ def cmd_annotate(a):
     truncated = {pid: [d[k] for k in sorted(d)] for pid, d in cut.items()}
     judge = make_judge(a.judge)
     rows, stats = annotate_groups(judge, prompts, groups_list, JudgeCache(a.cache), desc=f"judging {a.samples}",
-                                  truncated=truncated, mode=a.truncated)
+                                  truncated=truncated, mode=a.truncated, plans=a.plans)
     stats["judge_comparisons"] = stats["pairs"] - stats["identical_pairs"] - stats["truncated_rule_pairs"]
     stats["truncated_samples"] = sum(map(sum, truncated.values()))
     df = pd.DataFrame(rows, columns=["prompt_id", "i", "j", "p"]).astype({"i": "int32", "j": "int32", "p": "float64"})
@@ -137,8 +137,8 @@ def cmd_train(a):
     counts["charge_new_prefs"] = bool(a.pref_stats)
     counts["judge_calls_cum_prev"] = prev.get("judge_calls_cum", 0)
     # sampling.truncated as the annotation applied it: under `drop` the cut responses leave the groups
-    modes = {read_json(p).get("truncated_mode", "keep") for p in (a.pref_stats or [])}
-    groups = load_groups(a.samples, a.prefs, drop_truncated="drop" in modes)
+    groups = load_groups(a.samples, a.prefs, drop_truncated=a.truncated == "drop", plan_seed=a.plan_seed)
+    counts["charge_rule_decided"] = a.truncated == "lose"
     selfplay = load_groups(a.selfplay) if a.selfplay else None
     info = train_round(algorithm=a.algorithm, hparams=a.hparams, train_cfg=a.train, init_model=a.init_model,
                        ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, selfplay_groups=selfplay, out_dir=a.out,
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int)
     s.set_defaults(func=cmd_sample)
 
-    s = sub.add_parser("annotate", help="judge every pair of each prompt's responses")
+    s = sub.add_parser("annotate", help="judge the pairs of each prompt's responses that the comparison plans read")
     s.add_argument("--prompts", required=True)
     s.add_argument("--samples", required=True)
     s.add_argument("--out", required=True)
@@ -292,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cache", help="sqlite judge cache (content-hash keyed)")
     s.add_argument("--truncated", choices=["keep", "drop", "lose"], default="keep",
                    help="sampling.truncated: what judging does with a response cut at max_new_tokens")
+    s.add_argument("--plans", type=_json, default=[{"plan": "all", "seed": 0}],
+                   help='comparison plans whose pairs are judged, [{"plan": "all|disjoint|tournament", "seed": N}, ...] '
+                        "(the union; default every pair)")
     s.set_defaults(func=cmd_annotate)
 
     s = sub.add_parser("train", help="train one algorithm for one round")
@@ -307,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-stats", nargs="*")
     s.add_argument("--pref-stats", nargs="*")
     s.add_argument("--prev-manifest")
+    s.add_argument("--truncated", choices=["keep", "drop", "lose"], default="keep",
+                   help="sampling.truncated, as the annotation of --prefs applied it")
+    s.add_argument("--plan-seed", type=int, default=0,
+                   help="the comparison plan's seed the annotation used (pairs of WIND / INPO's tournament)")
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--system-prompt")

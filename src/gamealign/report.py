@@ -196,8 +196,8 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                "shared round-1 data counts for every algorithm that used it). `judge_calls_cum`: the judge "
                "comparisons its examples read, up to this round — all K(K−1)/2 pairs of a group for the "
                "win-rate algorithms, ⌊K/2⌋ for WIND, the tournament's matches for INPO; SPAC's self-play samples "
-               "need none (the annotation job's own count is `judge_comparisons_made` in the train manifest: "
-               "annotation still judges every pair). `train_tokens`: tokens through the "
+               "need none. Annotation judges only the pairs these plans read (round 1, shared, the union of every "
+               "algorithm's plan; its count is `judge_comparisons_made` in the train manifest). `train_tokens`: tokens through the "
                "policy in this round. `train_truncation_rate`: share of this round's training samples cut at "
                f"max_new_tokens (sampling.truncated: {config.get('sampling', {}).get('truncated', 'keep')}); `truncation_rate` in the "
                f"benchmark tables: the same for the evaluated answers. Win rate: `{primary}`.", ""]

@@ -87,10 +87,12 @@ class Checkpoint:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def load_groups(samples_path, prefs_path=None, drop_truncated: bool = False) -> list[Group]:
+def load_groups(samples_path, prefs_path=None, drop_truncated: bool = False, plan_seed: int = 0) -> list[Group]:
     """Samples (+ optional pairwise prefs) → one Group per prompt, responses ordered by k, each marked
     finished or not (finish_reason; rows without one count as finished). `drop_truncated` removes the
-    responses cut at max_new_tokens (sampling.truncated: drop), with their rows and columns of P.
+    responses cut at max_new_tokens (sampling.truncated: drop), with their rows and columns of P. A pair
+    the prefs file lacks (its annotation plan did not judge it) is NaN in P: reading it raises.
+    `plan_seed` is the annotation's comparison-plan seed (Group.plan_seed).
 
     A bad preference row raises DataError naming the file and the row.
     """
@@ -98,7 +100,7 @@ def load_groups(samples_path, prefs_path=None, drop_truncated: bool = False) -> 
     by_prompt: dict[str, dict[int, tuple[str, bool]]] = {}
     for r in rows:
         by_prompt.setdefault(r["prompt_id"], {})[int(r["k"])] = (r["text"], r.get("finish_reason", "stop") != "length")
-    groups = {pid: Group(pid, [d[k][0] for k in sorted(d)], finished=[d[k][1] for k in sorted(d)])
+    groups = {pid: Group(pid, [d[k][0] for k in sorted(d)], finished=[d[k][1] for k in sorted(d)], plan_seed=plan_seed)
               for pid, d in sorted(by_prompt.items())}
     if prefs_path is not None:
         _read_prefs(groups, prefs_path, samples_path)
@@ -117,7 +119,8 @@ def _read_prefs(groups: dict[str, Group], prefs_path, samples_path) -> None:
     if missing:
         raise DataError(f"{prefs_path}: missing column(s) {', '.join(missing)}")
     for g in groups.values():
-        g.prefs = np.full((len(g.responses),) * 2, 0.5)
+        g.prefs = np.full((len(g.responses),) * 2, np.nan)
+        np.fill_diagonal(g.prefs, 0.5)
     for row, (pid, i, j, p) in enumerate(prefs[["prompt_id", "i", "j", "p"]].itertuples(index=False), start=1):
         where = f"{prefs_path}: row {row}"
         if pid not in groups:
@@ -134,7 +137,7 @@ def _read_prefs(groups: dict[str, Group], prefs_path, samples_path) -> None:
 def _drop_truncated(g: Group) -> Group:
     keep = [i for i, done in enumerate(g.finished) if done]
     prefs = None if g.prefs is None else g.prefs[np.ix_(keep, keep)]
-    return Group(g.prompt_id, [g.responses[i] for i in keep], prefs, [True] * len(keep))
+    return Group(g.prompt_id, [g.responses[i] for i in keep], prefs, [True] * len(keep), plan_seed=g.plan_seed)
 
 
 def _freeze_lower_layers(model, trainable_layers: int | None) -> int:
@@ -201,7 +204,8 @@ def _charge(counts: dict | None, groups: list[Group]) -> dict | None:
     if counts is None or "charge_new_prefs" not in counts:
         return counts
     counts = dict(counts)
-    charged = sum(g.comparisons_read() for g in groups) if counts.pop("charge_new_prefs") else 0
+    rule_decided = counts.pop("charge_rule_decided", False)   # sampling.truncated: lose decided cut-vs-finished
+    charged = sum(g.comparisons_read(rule_decided) for g in groups) if counts.pop("charge_new_prefs") else 0
     counts["judge_comparisons"] = charged
     counts["judge_calls_cum"] = counts.pop("judge_calls_cum_prev", 0) + charged
     return counts

@@ -9,6 +9,7 @@ rule annotate:
         judge=jq(config["judge"]),
         cache=f"{R}/cache/judge.sqlite",
         truncated=config["sampling"]["truncated"],
+        plans=lambda w: jq(annotation_plans(w.algo, w.round)),
     resources:
         mem_mb=2000,
     benchmark:
@@ -18,4 +19,4 @@ rule annotate:
     shell:
         "gamealign annotate --prompts {input.prompts} --samples {input.samples} --out {output.prefs} "
         "--stats {output.stats} --judge {params.judge:q} --cache {params.cache} --truncated {params.truncated} "
-        "> {log} 2>&1"
+        "--plans {params.plans:q} > {log} 2>&1"

@@ -58,6 +58,21 @@ def selfplay_samples(algo, r):
     return f"{R}/runs/shared/r1/samples.jsonl" if int(r) == 1 else f"{R}/runs/{algo}/r{int(r)}/samples.jsonl"
 
 
+def plan_seed(algo, r):
+    """The seed of algo's comparison plan for its round-r data (WIND's pairing, INPO's bracket draws)."""
+    return derive_seed(SEED, "plan", algo, data_round(algo, r))
+
+
+def annotation_plans(who, r):
+    """The comparison plans an annotation job runs (their union is judged): an online algorithm's own plan
+    for its round r >= 2; for the shared round-1 data, the plan of every algorithm that reads it."""
+    readers = ALGOS if who == "shared" else [who]     # round 1: online ones' first round, offline ones' data
+    plans = [{"plan": REGISTRY[a].comparison_plan(config["algorithms"][a]), "seed": plan_seed(a, r)} for a in readers]
+    if any(p["plan"] == "all" for p in plans):
+        return [{"plan": "all", "seed": 0}]      # every pair: the others' pairs are among them
+    return sorted(plans, key=lambda p: (p["plan"], p["seed"]))
+
+
 def all_model_ids():
     return ["sft"] + [f"{a}-r{r}" for a in ALGOS for r in range(1, ROUNDS + 1)]
 

@@ -47,6 +47,8 @@ rule train:
         hparams=lambda w: jq(config["algorithms"][w.algo]),
         train=jq(config["train"]),
         seed=lambda w: derive_seed(SEED, "train", w.algo, w.round),
+        plan_seed=lambda w: plan_seed(w.algo, w.round),
+        truncated=config["sampling"]["truncated"],
         extra=train_args,
         system=sys_prompt_arg(),
         launcher=train_launcher(),
@@ -61,5 +63,6 @@ rule train:
     shell:
         "{params.launcher} train --algorithm {wildcards.algo} --hparams {params.hparams:q} --train {params.train:q} "
         "--init-model {input.init} --ref-model {input.ref} --prompts {input.prompts} "
-        "--samples {input.samples} --prefs {input.prefs} {params.extra} --out {output.model} --seed {params.seed} "
+        "--samples {input.samples} --prefs {input.prefs} --truncated {params.truncated} --plan-seed {params.plan_seed} "
+        "{params.extra} --out {output.model} --seed {params.seed} "
         "{params.system} --threads {threads} > {log} 2>&1"

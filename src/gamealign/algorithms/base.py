@@ -1,10 +1,14 @@
 """The algorithm interface and registry (DESIGN.md §4).
 
 An algorithm declares whether it is online (samples from its own iterate every round), whether it
-needs fresh annotations, and which frozen log-probs its loss reads ("ref" = π_ref, the SFT model;
-"prev" = π_t, the previous iterate, which is also where π_θ starts). It turns each prompt's
-annotated group of K responses into training examples, and its `loss` is a pure function of
-per-sequence log-probability tensors and labels.
+needs fresh annotations, which frozen log-probs its loss reads ("ref" = π_ref, the SFT model;
+"prev" = π_t, the previous iterate, which is also where π_θ starts), and its comparison plan: which
+pairs of a K-group it needs judged (`PLANS`). It turns each prompt's annotated group of K responses
+into training examples, and its `loss` is a pure function of per-sequence log-probability tensors and
+labels.
+
+This package imports no torch (the losses import it when called): the Snakemake rules read these
+declarations at parse time, and the annotation job runs the plans, without loading it.
 
 Batch tensors seen by `loss` (B examples, n responses each, in the order of `Example.responses`):
   logp  [B, n]  log π_θ(y|x), summed over response tokens (requires grad)
@@ -22,6 +26,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io import DataError
+
+# Comparison plans (which pairs of a K-group an algorithm's examples read, so which pairs annotation judges):
+#   all        — every pair i < j: K(K−1)/2 (win-rate estimates, best-vs-worst by win rate)
+#   disjoint   — ⌊K/2⌋ disjoint pairs from a shuffle of the K samples, one label each (WIND)
+#   tournament — the matches of a knockout tournament, played bracket by bracket (INPO): which pair meets
+#                next depends on earlier results, so annotation plays the tournament itself
+PLANS = ("all", "disjoint", "tournament")
+
 
 @dataclass
 class Group:
@@ -31,17 +44,34 @@ class Group:
     responses: list[str]
     prefs: np.ndarray | None = None
     finished: list[bool] | None = None   # per response: ended with EOS (False: cut at max_new_tokens)
+    # seeds the random choices of the comparison plan (WIND's pairing, INPO's bracket): the annotation job and
+    # the trainer draw the same stream, so the trainer reads exactly the pairs that were judged
+    plan_seed: int = 0
     # the comparisons (i < j) an algorithm's example building has read: what it is charged for
     read: set = field(default_factory=set, repr=False, compare=False)
 
     def pref(self, i: int, j: int) -> float:
-        """P(y_i ≻ y_j), recorded as read."""
+        """P(y_i ≻ y_j), recorded as read; a pair the annotation did not judge (NaN) raises DataError."""
         self.read.add((min(i, j), max(i, j)))
-        return float(self.prefs[i, j])
+        p = float(self.prefs[i, j])
+        if p != p:
+            raise self._unjudged(i, j)
+        return p
 
-    def comparisons_read(self) -> int:
-        """Comparisons read that needed a judge (a pair of identical texts ties without one)."""
-        return sum(self.responses[i] != self.responses[j] for i, j in self.read)
+    def _unjudged(self, i: int, j: int) -> DataError:
+        return DataError(f"prompt {self.prompt_id}: responses {i} and {j} were not judged — the preference file "
+                         "holds only the pairs its annotation plan named, and this algorithm's plan reads another "
+                         "(annotate with the algorithm's comparison plan and the same plan seed)")
+
+    def plan_rng(self) -> random.Random:
+        """The random stream of this group's comparison plan (a str seed hashes with sha512: stable across runs)."""
+        return random.Random(f"{self.plan_seed}/{self.prompt_id}")
+
+    def comparisons_read(self, rule_decided: bool = False) -> int:
+        """Comparisons read that needed a judge: a pair of identical texts ties without one, and with
+        `rule_decided` (sampling.truncated: lose) a cut response loses to a finished one without one."""
+        cut = [not f for f in self.finished] if rule_decided and self.finished else None
+        return sum(self.responses[i] != self.responses[j] and not (cut and cut[i] != cut[j]) for i, j in self.read)
 
     def win_rates(self, include_self: bool = False) -> np.ndarray:
         """P̂(y_i ≻ π_t) from the K samples of π_t: the mean of P[i, j] over the other K − 1 samples
@@ -50,6 +80,9 @@ class Group:
         affine in each other, so pair choices by arg-max / arg-min agree."""
         k = len(self.responses)
         self.read.update((i, j) for i in range(k) for j in range(i + 1, k))  # every pair enters a win rate
+        if np.isnan(self.prefs).any():
+            i, j = map(int, np.argwhere(np.isnan(self.prefs))[0])
+            raise self._unjudged(i, j)
         if include_self:
             return (self.prefs.sum(axis=1) - np.diag(self.prefs) + 0.5) / k
         return (self.prefs.sum(axis=1) - np.diag(self.prefs)) / (k - 1)
@@ -67,9 +100,15 @@ class Algorithm(abc.ABC):
     online: bool = True
     needs_annotations: bool = True
     frozen: tuple[str, ...] = ("ref",)
+    plan: str = "all"          # the comparison plan (PLANS) its example building reads
 
     def __init__(self, **hparams):
         self.hparams = hparams
+
+    @classmethod
+    def comparison_plan(cls, hparams: dict) -> str:
+        """Which pairs of a K-group this algorithm reads under `hparams` (one of PLANS)."""
+        return cls.plan
 
     @abc.abstractmethod
     def build_examples(self, groups: list[Group], rng: random.Random) -> list[Example]:
@@ -131,6 +170,30 @@ def _knockout(group: Group, entrants: list[int], rng: random.Random, advance: in
             nxt.append(entrants[-1])
         entrants = nxt
     return entrants[0]
+
+
+def disjoint_pairs(group: Group) -> list[tuple[int, int]]:
+    """⌊K/2⌋ disjoint pairs of a shuffle of the K samples (from the group's plan stream): every sample in one pair."""
+    order = list(range(len(group.responses)))
+    group.plan_rng().shuffle(order)
+    return list(zip(order[0::2], order[1::2]))
+
+
+def run_plan(plan: str, group: Group) -> None:
+    """Read (Group.pref) every comparison `plan` needs of `group` — what the annotation job runs, against a
+    judge, to decide which pairs to judge; the algorithms' example building reads the same pairs."""
+    if plan == "all":
+        k = len(group.responses)
+        for i in range(k):
+            for j in range(i + 1, k):
+                group.pref(i, j)
+    elif plan == "disjoint":
+        for a, b in disjoint_pairs(group):
+            group.pref(a, b)
+    elif plan == "tournament":
+        tournament(group, group.plan_rng())
+    else:
+        raise ValueError(f"unknown comparison plan {plan!r} (known: {', '.join(PLANS)})")
 
 
 def tournament(group: Group, rng: random.Random) -> tuple[int, int] | None:

@@ -9,13 +9,12 @@ Exact tabular target under Bradley–Terry data: π ∝ π_ref exp(r/β).
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from .base import Algorithm, best_worst_examples, register
 
 
 def dpo_loss(logp_w, logp_l, ref_w, ref_l, beta: float):
     """Per-example DPO loss from per-sequence log-probs (Eq. 7 of arXiv 2305.18290)."""
+    import torch.nn.functional as F  # here, not at module top: the registry stays torch-free
     h = (logp_w - ref_w) - (logp_l - ref_l)
     return -F.logsigmoid(beta * h), h
 

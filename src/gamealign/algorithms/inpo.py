@@ -9,7 +9,8 @@ target 1/(2η) follows the authors' released code):
 with ρ = τ/η. Its population minimiser is the no-regret (OMD) step
 π_{t+1} ∝ π_t^{1−ρ} π_ref^{ρ} exp(P(y ≻ π_t)/η), whose fixed point is the KL(π_ref)-regularised
 Nash equilibrium π* ∝ π_ref exp(P(y ≻ π*)/τ). Pairs: tournament champion vs. losers'-bracket loser
-among K on-policy samples; no win-rate estimation.
+among K on-policy samples (comparison plan "tournament": the annotation job plays the tournament and judges
+only its matches); no win-rate estimation. `pairs: best_worst` picks by K-sample win rate instead (plan "all").
 """
 
 from __future__ import annotations
@@ -29,11 +30,15 @@ class INPO(Algorithm):
     online = True
     frozen = ("ref", "prev")
 
+    @classmethod
+    def comparison_plan(cls, hparams):
+        return "tournament" if hparams.get("pairs", "tournament") == "tournament" else "all"
+
     def build_examples(self, groups, rng):
-        select = tournament if self.hparams.get("pairs", "tournament") == "tournament" else (lambda g, r: best_worst(g))
+        by_tournament = self.comparison_plan(self.hparams) == "tournament"
         out = []
         for g in groups:
-            pair = select(g, rng)
+            pair = tournament(g, g.plan_rng()) if by_tournament else best_worst(g)
             if pair:
                 out.append(Example(g.prompt_id, [g.responses[pair[0]], g.responses[pair[1]]]))
         return out

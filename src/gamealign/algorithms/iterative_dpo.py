@@ -11,12 +11,11 @@ a Bradley–Terry/reward view of the preferences). Defaults β = 0.1, K = 4, ε 
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from .base import Algorithm, best_worst_examples, register
 
 
 def iterative_dpo_loss(logp_w, logp_l, prev_w, prev_l, beta: float, label_smoothing: float):
+    import torch.nn.functional as F  # here, not at module top: the registry stays torch-free
     h = (logp_w - prev_w) - (logp_l - prev_l)
     eps = label_smoothing
     return -(1 - eps) * F.logsigmoid(beta * h) - eps * F.logsigmoid(-beta * h), h

@@ -15,13 +15,12 @@ against that critic. Needs no new annotations: each round samples y' from π_t o
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 from .base import Algorithm, Example, best_worst, register
 
 
 def spac_loss(logp, ref, beta: float, lam: float):
     """logp, ref: [B, 3] for (y+, y−, y'); returns per-example loss and the offline margin."""
+    import torch.nn.functional as F  # here, not at module top: the registry stays torch-free
     r = beta * (logp - ref)
     dpo_term = -F.logsigmoid(r[:, 0] - r[:, 1])
     pessimism = -F.logsigmoid(r[:, 0] - r[:, 2])

@@ -14,12 +14,13 @@ so with c = η/2 the population minimiser is exactly
     π_{t+1} ∝ π_t^{1−ηβ} π_ref^{ηβ} exp(η P(y ≻ π_t)),
 
 whose fixed point is π* ∝ π_ref exp(P(y ≻ π*)/β). The K samples of a prompt are split into ⌊K/2⌋
-disjoint pairs, so every sample is used in exactly one comparison.
+disjoint pairs (comparison plan "disjoint": the annotation job judges only those), so every sample is
+used in exactly one comparison.
 """
 
 from __future__ import annotations
 
-from .base import Algorithm, Example, register
+from .base import Algorithm, Example, disjoint_pairs, register
 
 
 def wind_loss(logp_w, logp_l, ref_w, ref_l, prev_w, prev_l, eta: float, beta: float):
@@ -35,13 +36,12 @@ class WIND(Algorithm):
     name = "wind"
     online = True
     frozen = ("ref", "prev")
+    plan = "disjoint"
 
     def build_examples(self, groups, rng):
         out = []
         for g in groups:
-            order = list(range(len(g.responses)))
-            rng.shuffle(order)
-            for a, b in zip(order[0::2], order[1::2]):
+            for a, b in disjoint_pairs(g):
                 a_wins = rng.random() < g.pref(a, b)   # one Bernoulli label per comparison
                 w, l = (a, b) if a_wins else (b, a)
                 out.append(Example(g.prompt_id, [g.responses[w], g.responses[l]]))

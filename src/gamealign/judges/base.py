@@ -119,57 +119,110 @@ class JudgeCache:
                 con.executemany("INSERT OR REPLACE INTO prefs (key, p) VALUES (?, ?)", list(items.items()))
 
 
+class _JudgedPairs:
+    """One prompt's preferences, judged on first read: `[i, j]` → P(y_i ≻ y_j) over the original response
+    indices, asking the judge (or the cache, or a rule) for the unordered pair once. Plays the role of a
+    Group's P while the annotation job runs a comparison plan, so the plan decides which pairs are judged."""
+
+    def __init__(self, judge, identity, prompt, resp, cut, mode, known):
+        self.judge, self.identity, self.prompt, self.resp, self.cut, self.mode = judge, identity, prompt, resp, cut, mode
+        self.known = known                     # cache key -> p, fetched once for the whole group
+        self.p: dict[tuple[int, int], float] = {}
+        self.fresh: dict[str, float] = {}
+        self.calls = self.hits = self.identical = self.by_rule = 0
+
+    def key(self, i, j):
+        return JudgeCache.key(self.identity, self.prompt, self.resp[i], self.resp[j])
+
+    def __getitem__(self, ij):
+        i, j = int(ij[0]), int(ij[1])
+        if i > j:
+            return 1.0 - self[j, i]
+        if (i, j) not in self.p:
+            self.p[(i, j)] = self._judge(i, j)
+        return self.p[(i, j)]
+
+    def _judge(self, i, j):
+        resp, cut = self.resp, self.cut
+        if self.mode == "lose" and cut[i] != cut[j]:
+            self.by_rule += 1
+            return 0.0 if cut[i] else 1.0
+        if resp[i] == resp[j]:
+            self.identical += 1
+            return 0.5
+        k = self.key(i, j)
+        for store in (self.known, self.fresh):
+            if k in store:
+                self.hits += 1
+                return store[k]
+        self.fresh[k] = p = self.judge.preference(self.prompt, resp[i], resp[j])
+        self.calls += 1
+        return p
+
+
+class _Indexed:
+    """A kept-responses view of _JudgedPairs (under sampling.truncated: drop the plan sees only finished ones)."""
+
+    def __init__(self, pairs: _JudgedPairs, keep: list[int]):
+        self.pairs, self.keep = pairs, keep
+
+    def __getitem__(self, ij):
+        return self.pairs[self.keep[int(ij[0])], self.keep[int(ij[1])]]
+
+
 def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, list[str]],
                     cache: JudgeCache | None = None, desc: str = "judging",
-                    truncated: dict[str, list[bool]] | None = None, mode: str = "keep") -> tuple[list[dict], dict]:
-    """Judge every unordered pair (i < j) of each prompt's responses.
+                    truncated: dict[str, list[bool]] | None = None, mode: str = "keep",
+                    plans: list[dict] | None = None) -> tuple[list[dict], dict]:
+    """Judge the pairs (i < j) of each prompt's responses that the comparison plans read.
+
+    `plans`: `[{"plan": one of algorithms.base.PLANS, "seed": the plan seed}, …]` — the union of the pairs
+    they read is judged (default: all pairs). A plan runs on a Group whose P is judged on first read, so
+    an adaptive plan (INPO's tournament) is played bracket by bracket, and with the trainer's plan seed the
+    trainer reads exactly these pairs.
 
     Returns (rows, stats): rows `{prompt_id, i, j, p}`; stats counts pairs, judge calls and cache hits.
     A pair whose two texts are identical gets p = ½ without a judge call. `truncated[pid][i]` marks a
     response that stopped at max_new_tokens; `mode` (sampling.truncated) says what happens to it: keep —
-    judged like any other; drop — no pair with it is judged or written; lose — it loses to every finished
-    response (p = 0 or 1, no judge call), two truncated ones are judged.
+    judged like any other; drop — the plans see only the finished responses, and no pair with a cut one is
+    judged or written (`truncated_dropped_pairs` counts such pairs among all K(K−1)/2); lose — it loses to
+    every finished response (p = 0 or 1, no judge call), two truncated ones are judged.
     """
+    from ..algorithms.base import PLANS, Group, run_plan
+
     if mode not in ("keep", "drop", "lose"):
         raise ValueError(f"sampling.truncated: {mode!r} is not keep, drop or lose")
+    plans = plans or [{"plan": "all", "seed": 0}]
+    for plan in plans:
+        if plan.get("plan") not in PLANS:
+            raise ValueError(f"annotation plan {plan!r}: plan must be one of {', '.join(PLANS)}")
+    if any(plan["plan"] == "all" for plan in plans):
+        plans = [{"plan": "all", "seed": 0}]          # every pair: contains every other plan's
     cache = cache or JudgeCache(None)
     identity = judge.identity()
-    rows, calls, hits, identical, by_rule, dropped = [], 0, 0, 0, 0, 0
+    rows, totals, dropped = [], {"calls": 0, "hits": 0, "identical": 0, "by_rule": 0}, 0
     for pid in tqdm(sorted(groups), desc=desc, unit="prompt"):
         prompt, resp = prompts[pid], groups[pid]
         cut = (truncated or {}).get(pid) or [False] * len(resp)
         for idx, text in enumerate(resp):
             if not isinstance(text, str):
                 raise JudgeInputError(f"prompt {pid}: response {idx} is not text")
-        pairs = [(i, j) for i in range(len(resp)) for j in range(i + 1, len(resp))]
-        keys = {(i, j): JudgeCache.key(identity, prompt, resp[i], resp[j]) for i, j in pairs}
-        known = cache.get_many(list(keys.values()))
-        fresh = {}
-        for i, j in pairs:
-            k = keys[(i, j)]
-            if mode == "drop" and (cut[i] or cut[j]):
-                dropped += 1
-                continue
-            if mode == "lose" and cut[i] != cut[j]:
-                p = 0.0 if cut[i] else 1.0
-                by_rule += 1
-            elif resp[i] == resp[j]:
-                p = 0.5
-                identical += 1
-            elif k in known:
-                p = known[k]
-                hits += 1
-            elif k in fresh:
-                p = fresh[k]
-                hits += 1
-            else:
-                p = judge.preference(prompt, resp[i], resp[j])
-                fresh[k] = p
-                calls += 1
-            rows.append({"prompt_id": pid, "i": i, "j": j, "p": p})
-        cache.put_many(fresh)
-    stats = {"pairs": len(rows), "judge_calls": calls, "cache_hits": hits, "identical_pairs": identical,
-             "truncated_mode": mode, "truncated_rule_pairs": by_rule, "truncated_dropped_pairs": dropped}
+        keep = [i for i in range(len(resp)) if not (mode == "drop" and cut[i])]
+        dropped += len(resp) * (len(resp) - 1) // 2 - len(keep) * (len(keep) - 1) // 2
+        candidates = [(i, j) for a, i in enumerate(keep) for j in keep[a + 1:]
+                      if resp[i] != resp[j] and not (mode == "lose" and cut[i] != cut[j])]
+        pairs = _JudgedPairs(judge, identity, prompt, resp, cut, mode, None)
+        pairs.known = cache.get_many([pairs.key(i, j) for i, j in candidates])
+        for plan in plans:
+            run_plan(plan["plan"], Group(pid, [resp[i] for i in keep], _Indexed(pairs, keep),
+                                         plan_seed=int(plan.get("seed", 0))))
+        rows += [{"prompt_id": pid, "i": i, "j": j, "p": p} for (i, j), p in sorted(pairs.p.items())]
+        cache.put_many(pairs.fresh)
+        for name in totals:
+            totals[name] += getattr(pairs, name)
+    stats = {"pairs": len(rows), "judge_calls": totals["calls"], "cache_hits": totals["hits"],
+             "identical_pairs": totals["identical"], "truncated_mode": mode, "truncated_rule_pairs": totals["by_rule"],
+             "truncated_dropped_pairs": dropped, "plans": plans}
     return rows, stats
 
 
