@@ -113,3 +113,22 @@ def test_length_controlled_is_nan_with_a_reason_when_not_estimable():
     out = length_controlled(ann)
     assert math.isnan(out["length_controlled_winrate"]) and "not estimable" in out["lc_glm"]
     assert math.isclose(out["win_rate"], 62.5)
+
+
+def test_crossed_bootstrap_counts_seed_and_prompt_noise():
+    """Hand cases: a constant matrix has a zero-width CI; two seeds that differ by 1 on every prompt give the
+    resampled means 0, ½, 1 with probabilities ¼, ½, ¼ (so the 95% CI is [0, 1]) where a bootstrap over the
+    pooled prompts alone would be nearly [0.3, 0.7]; with one seed it is the bootstrap over prompts."""
+    from gamealign.evaluation.stats import bootstrap_mean_ci, crossed_bootstrap_ci
+
+    assert crossed_bootstrap_ci(np.full((3, 5), 0.7)) == pytest.approx((0.7, 0.7, 0.7))
+    x = np.array([[0.0] * 40, [1.0] * 40])
+    assert crossed_bootstrap_ci(x) == pytest.approx((0.5, 0.0, 1.0))
+    pooled = bootstrap_mean_ci(x.ravel())
+    assert pooled[1] > 0.3 and pooled[2] < 0.7
+    one = np.random.default_rng(1).uniform(size=(1, 200))
+    m, lo, hi = crossed_bootstrap_ci(one)
+    m2, lo2, hi2 = bootstrap_mean_ci(one[0])
+    assert m == pytest.approx(m2) and lo == pytest.approx(lo2, abs=0.01) and hi == pytest.approx(hi2, abs=0.01)
+    with pytest.raises(ValueError, match="missing cells"):
+        crossed_bootstrap_ci([[0.1, np.nan]])

@@ -184,3 +184,16 @@ def test_the_evaluation_judge_is_its_own_judge_section_and_reaches_the_benchmark
     assert evals and annots
     assert all('"criteria": ["relevance", "complete"]' in c for c in evals)
     assert not any('"criteria": ["relevance", "complete"]' in c for c in annots)
+
+
+def test_study_seeds_name_the_key_and_default_to_the_one_seed(repo):
+    from gamealign.config import ConfigError, replicate_dir, study_seeds, validate_config
+
+    cfg = load_config(repo / "configs/smoke.yaml")
+    assert study_seeds(cfg) == [0] and replicate_dir(cfg, 0) == ""
+    cfg["study"]["seeds"] = [3, 5]
+    assert study_seeds(validate_config(cfg)) == [3, 5] and replicate_dir(cfg, 5) == "seed5/"
+    for bad in ([1, 1], [], [-1]):
+        cfg["study"]["seeds"] = bad
+        with pytest.raises(ConfigError, match="study.seeds"):
+            validate_config(cfg)

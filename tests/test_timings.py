@@ -82,3 +82,15 @@ def test_errors_name_the_file_and_line(tmp_path, capsys):
     with pytest.raises(DataError, match=r"other/train/x.tsv: not a Snakemake benchmark file \(no column s, max_rss"):
         write_timings(other)
     assert not (other / "timings.md").exists()
+
+
+def test_replicate_jobs_are_read_from_their_seed_folders(tmp_path):
+    """A several-seed study writes <rule>/seed<N>/<job>.tsv; each is one job of its rule."""
+    root = tmp_path / "benchmarks"
+    bench(root, "train", "seed0/dpo_r1", (40.0, 3000.0, 70.0))
+    bench(root, "train", "seed1/dpo_r1", (50.0, 3100.0, 80.0))
+    bench(root, "prompts", "prompts", (1.0, 100.0, 1.0))
+    jobs = read_benchmarks(root)
+    assert list(zip(jobs.rule, jobs.job)) == [("prompts", "prompts"), ("train", "seed0/dpo_r1"),
+                                              ("train", "seed1/dpo_r1")]
+    assert summarise(jobs).set_index("stage").loc["train", "jobs"] == 2

@@ -201,19 +201,27 @@ def cmd_leaderboard(a):
                       **{t: v["value"] for t, v in res["tasks"].items()}}))
 
 
+def _fields(spec: str, n: int, form: str) -> list[str]:
+    parts = spec.split("::")
+    if len(parts) != n:
+        raise SystemExit(f"gamealign report: {spec!r} is not {form}")
+    return parts
+
+
 def cmd_report(a):
     from .config import config_hash
     from .provenance import git_commit
     from .report import write_report
 
-    models = []
+    models, scores = [], []
     for spec in a.model:
-        algo, rnd, *man = spec.split("::")
-        models.append({"algorithm": algo, "round": int(rnd), "manifest": man[0] if man and man[0] else None})
-    scores = []
+        seed, algo, rnd, man = _fields(spec, 4, "--model SEED::ALGO::ROUND::MANIFEST")
+        models.append({"seed": int(seed) if seed else None, "algorithm": algo, "round": int(rnd),
+                       "manifest": man or None})
     for spec in a.score:
-        algo, rnd, bench, path = spec.split("::")
-        scores.append({"algorithm": algo, "round": int(rnd), "benchmark": bench, "path": path})
+        seed, algo, rnd, bench, path = _fields(spec, 5, "--score SEED::ALGO::ROUND::BENCH::PATH")
+        scores.append({"seed": int(seed) if seed else None, "algorithm": algo, "round": int(rnd), "benchmark": bench,
+                       "path": path})
     prov = {**git_commit(), "config_hash": config_hash(a.config)}
     df = write_report(models, scores, a.out_dir, a.config, prov)
     print(df.to_string(index=False))
@@ -381,8 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_leaderboard)
 
     s = sub.add_parser("report", help="comparison tables and figures")
-    s.add_argument("--model", action="append", required=True, help="ALGO::ROUND[::MANIFEST] (SFT: sft::0)")
-    s.add_argument("--score", action="append", required=True, help="ALGO::ROUND::BENCHMARK::SCORE_JSON")
+    s.add_argument("--model", action="append", required=True,
+                   help="SEED::ALGO::ROUND::MANIFEST (the shared SFT model: ::sft::0::)")
+    s.add_argument("--score", action="append", required=True,
+                   help="SEED::ALGO::ROUND::BENCHMARK::SCORE_JSON (SEED empty for the shared SFT model)")
     s.add_argument("--config", type=_json, required=True, help="the whole resolved config (for its hash)")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_report)

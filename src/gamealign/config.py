@@ -102,6 +102,17 @@ def _check_combinations(config: dict) -> None:
         _check_judge(config["evaluation"]["judge"], "evaluation.judge")
 
 
+def study_seeds(config: dict) -> list[int]:
+    """The replicate seeds: `study.seeds`, or [study.seed] when unset."""
+    return list(config["study"].get("seeds") or [config["study"]["seed"]])
+
+
+def replicate_dir(config: dict, seed: int) -> str:
+    """The path part of a replicate under runs/ and eval/: "" for a one-seed study (the files stay where they
+    always were), "seed<N>/" when there are several."""
+    return "" if len(study_seeds(config)) == 1 else f"seed{seed}/"
+
+
 def evaluation_judge(config: dict) -> dict:
     """The judge of every win-rate benchmark: `evaluation.judge`, or the annotator (`judge`) when unset."""
     return config["evaluation"].get("judge") or config["judge"]

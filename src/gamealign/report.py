@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
@@ -21,14 +22,15 @@ BENCH_TITLES = {"heldout": "Held-out win rate against the SFT model",
 
 def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
     """One row per (algorithm, round, benchmark): the score file's numbers plus the model's manifest counts."""
-    manifests = {(m["algorithm"], m["round"]): (read_json(m["manifest"]) if m.get("manifest") else {}) for m in models}
+    manifests = {(m.get("seed"), m["algorithm"], m["round"]): (read_json(m["manifest"]) if m.get("manifest") else {})
+                 for m in models}
     rows = []
     for s in scores:
         ev = read_json(s["path"])
-        man = manifests.get((s["algorithm"], s["round"]), {})
+        man = manifests.get((s.get("seed"), s["algorithm"], s["round"]), {})
         counts = man.get("counts", {})
         rows.append({
-            "benchmark": s["benchmark"], "algorithm": s["algorithm"], "round": s["round"],
+            "benchmark": s["benchmark"], "algorithm": s["algorithm"], "round": s["round"], "seed": s.get("seed"),
             "model_id": ev["model_id"], "win_rate": ev["win_rate"], "ci_low": ev["ci_low"], "ci_high": ev["ci_high"],
             "lc_win_rate": ev.get("lc_win_rate"), "n_prompts": ev["n_prompts"],
             "mean_response_tokens": ev["mean_response_tokens"], "truncation_rate": ev.get("truncation_rate"),
@@ -42,8 +44,88 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
         })
     df = pd.DataFrame(rows)
     df["is_sft"] = df.algorithm == "sft"
-    df = df.sort_values(["benchmark", "is_sft", "algorithm", "round"], ascending=[True, False, True, True])
+    df["seed"] = df["seed"].astype("Int64")      # blank for the shared SFT model
+    df = df.sort_values(["benchmark", "is_sft", "algorithm", "round", "seed"], ascending=[True, False, True, True, True])
     return df.drop(columns="is_sft").reset_index(drop=True)
+
+
+# the per-prompt win probability behind each win-rate benchmark's score, from its judgments file
+_PER_PROMPT = {"heldout": lambda r: r["p_candidate_wins"],
+               "alpaca_eval": lambda r: r["p_model_wins"],
+               "arena_hard": lambda r: 0.5 * (r["p_model_wins_model_first"] + 1.0 - r["p_baseline_wins_baseline_first"])}
+
+
+def per_prompt_wins(source: str | Path, benchmark: str) -> dict[str, float]:
+    """prompt_id → P(model ≻ baseline) for one score file (Arena-Hard: both orders averaged), read from the
+    judgments file the score names."""
+    from .io import read_jsonl
+
+    return {r["prompt_id"]: float(_PER_PROMPT[benchmark](r)) for r in read_jsonl(read_json(source)["judgments_file"])}
+
+
+def _seed_matrix(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The seeds × prompts matrix of per-prompt wins of one model (its rows: one per seed)."""
+    per_seed = [per_prompt_wins(src, b) for src, b in zip(rows.source, rows.benchmark)]
+    prompts = sorted(per_seed[0])
+    for got, src in zip(per_seed, rows.source):
+        if sorted(got) != prompts:
+            raise ValueError(f"{src}: judged other prompts than {rows.source.iloc[0]}; seeds must share the prompts")
+    return np.array([[d[p] for p in prompts] for d in per_seed]), prompts
+
+
+def aggregate_seeds(df: pd.DataFrame, level: float, seed: int = 0) -> pd.DataFrame:
+    """One row per (benchmark, algorithm, round) of a several-seed study: `win_rate` the mean per-prompt win
+    probability over seeds and prompts, its CI the crossed (seeds × prompts) bootstrap; counts and lengths the
+    mean over seeds. The shared SFT row is kept as it is."""
+    from .evaluation.stats import crossed_bootstrap_ci
+
+    out = []
+    numeric = ["mean_response_tokens", "truncation_rate", "samples_cum", "judge_calls_cum", "train_truncation_rate",
+               "train_tokens", "train_examples", "train_steps", "final_loss", "n_prompts"]
+    for (bench, algo, rnd), rows in df.groupby(["benchmark", "algorithm", "round"], sort=False):
+        if algo == "sft":
+            out.append(rows.iloc[0].to_dict() | {"n_seeds": 1})
+            continue
+        x, _ = _seed_matrix(rows)
+        mean, lo, hi = crossed_bootstrap_ci(x, level, seed=seed)
+        row = {"benchmark": bench, "algorithm": algo, "round": rnd, "seed": pd.NA, "model_id": f"{algo}-r{rnd}",
+               "win_rate": mean, "ci_low": lo, "ci_high": hi, "n_seeds": len(rows),
+               # blank unless every seed's LC fit was estimable (a mean of some seeds would pass for all)
+               "lc_win_rate": rows.lc_win_rate.astype(float).mean(skipna=False), "baseline": rows.baseline.iloc[0],
+               "skipped": "; ".join(f"seed {s}: {r}" for s, r in zip(rows.seed, rows.skipped) if r),
+               "source": ";".join(rows.source)}
+        row.update({c: pd.to_numeric(rows[c], errors="coerce").mean() for c in numeric})
+        out.append(row)
+    agg = pd.DataFrame(out)
+    agg["seed"] = agg["seed"].astype("Int64")
+    return agg[list(df.columns) + ["n_seeds"]]
+
+
+def pairwise_last_round(df: pd.DataFrame, level: float, seed: int = 0) -> pd.DataFrame:
+    """For every two algorithms at the last round: the paired difference of their per-prompt win probabilities
+    (same seeds, same prompts), its mean with a crossed bootstrap CI, and in how many seeds the first is ahead."""
+    from .evaluation.stats import crossed_bootstrap_ci
+
+    trained = df[df.algorithm != "sft"]
+    last = trained[trained["round"] == trained["round"].max()]
+    mats = {}
+    for algo, rows in last.groupby("algorithm"):
+        rows = rows.sort_values("seed")
+        mats[algo] = (_seed_matrix(rows), list(rows.seed))
+    out = []
+    algos = sorted(mats)
+    for i, a in enumerate(algos):
+        for b in algos[i + 1:]:
+            (xa, pa), seeds_a = mats[a]
+            (xb, pb), seeds_b = mats[b]
+            if pa != pb or seeds_a != seeds_b:
+                raise ValueError(f"{a} and {b} were not scored on the same seeds and prompts")
+            d = xa - xb
+            mean, lo, hi = crossed_bootstrap_ci(d, level, seed=seed)
+            out.append({"algorithm_a": a, "algorithm_b": b, "round": int(last["round"].max()), "diff": mean,
+                        "ci_low": lo, "ci_high": hi, "a_ahead_in_seeds": f"{int((d.mean(axis=1) > 0).sum())}/{len(d)}",
+                        "n_seeds": len(d), "n_prompts": d.shape[1]})
+    return pd.DataFrame(out)
 
 
 def md_table(df: pd.DataFrame) -> str:
@@ -95,11 +177,35 @@ def _judges_lines(config: dict) -> list[str]:
     return lines
 
 
-def _provenance_line(ev: dict) -> str:
+def _seeds_lines(seeds: list[int], level: float, primary: str, per_seed: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
+    """The seeds paragraph (first two lines, above the tables) and the per-seed and paired sections."""
+    trained = per_seed[(per_seed.benchmark == primary) & (per_seed.algorithm != "sft")]
+    last = trained[trained["round"] == trained["round"].max()]
+    table = last.pivot(index="algorithm", columns="seed", values="win_rate")
+    table.columns = [f"seed {c}" for c in table.columns]
+    return [f"**Seeds**: {len(seeds)} whole replicates (`study.seeds`: {', '.join(map(str, seeds))}; sampling, "
+            "annotation, training and evaluation per seed; SFT model and prompts shared). A trained model's "
+            "`win_rate` is the mean over seeds and prompts of its per-prompt win probability (Arena-Hard: both "
+            "orders averaged, not the Bradley–Terry score), with a "
+            f"{level:.0%} CI from a bootstrap that resamples seeds and prompts independently (crossed units: every "
+            "seed answers the same prompts); counts are means over seeds. Per-seed rows: `comparison.csv` "
+            "(column `seed`); across-seed rows: `comparison_seeds.csv`.", "",
+            f"## Per seed ({primary}, last round)", "", md_table(table.reset_index()), "",
+            f"## Paired differences at the last round ({primary})", "",
+            "`diff` = win rate of `algorithm_a` − win rate of `algorithm_b`, paired by seed and prompt (same prompts, "
+            f"same seed), with a {level:.0%} crossed bootstrap CI over seeds and prompts; `a_ahead_in_seeds`: in how "
+            "many seeds a's mean is higher. A CI that excludes 0 separates the two beyond seed and prompt noise. "
+            "Also in `pairwise.csv`.", "", md_table(pairs), ""]
+
+
+def _provenance_line(ev: dict, n_seeds: int = 1) -> str:
     judge = ev["judge"]
     judge_txt = judge.get("name", "?") + (f" (criteria: {', '.join(judge['criteria'])})" if "criteria" in judge else "")
+    ci = (f"{ev['ci_method']}" if n_seeds == 1 else
+          f"mean per-prompt win probability over {n_seeds} seeds, crossed bootstrap over seeds and prompts (2000 "
+          f"resamples; each seed's own file: {ev['ci_method']})")
     return (f"Judge: {judge_txt}. Baseline: `{ev['baseline']}`. Data: `{ev['data']}` ({ev['n_prompts']} prompts). "
-            f"CI: {ev['ci_level']:.0%} {ev['ci_method']}." + (f" LC GLM: {ev['lc_glm']}." if ev.get("lc_glm") else ""))
+            f"CI: {ev['ci_level']:.0%} {ci}." + (f" LC GLM: {ev['lc_glm']}." if ev.get("lc_glm") and n_seeds == 1 else ""))
 
 
 def collect_leaderboard(scores: list[dict]) -> pd.DataFrame:
@@ -149,8 +255,12 @@ def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:
 def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
                  provenance: dict) -> pd.DataFrame:
     lb_scores = [s for s in scores if s["benchmark"] == "open_llm"]
-    df = collect(models, [s for s in scores if s["benchmark"] != "open_llm"])
+    per_seed = collect(models, [s for s in scores if s["benchmark"] != "open_llm"])
     lb = collect_leaderboard(lb_scores) if lb_scores else None
+    seeds = sorted(int(x) for x in per_seed.seed.dropna().unique())
+    level, boot_seed = config["evaluation"].get("ci_level", 0.95), config["study"].get("seed", 0)
+    # several seeds: the tables show each model's across-seed mean (CI over seeds and prompts)
+    df = aggregate_seeds(per_seed, level, boot_seed) if len(seeds) > 1 else per_seed
     benches = [b for b in config["evaluation"]["benchmarks"] if b in set(df.benchmark)]
     primary = benches[0]
     # the provenance line of each table is read from a trained model's score file (the SFT row is
@@ -158,7 +268,13 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
     first_file = {b: next((s["path"] for s in scores if s["benchmark"] == b and s["algorithm"] != "sft"),
                           next(s["path"] for s in scores if s["benchmark"] == b)) for b in benches}
     with atomic_path(out_dir, is_dir=True) as tmp:
-        df.to_csv(tmp / "comparison.csv", index=False, float_format="%.6f")
+        per_seed.to_csv(tmp / "comparison.csv", index=False, float_format="%.6f")
+        seed_lines = []
+        if len(seeds) > 1:
+            df.to_csv(tmp / "comparison_seeds.csv", index=False, float_format="%.6f")
+            pairs = pairwise_last_round(per_seed[per_seed.benchmark == benches[0]], level, boot_seed)
+            pairs.to_csv(tmp / "pairwise.csv", index=False, float_format="%.6f")
+            seed_lines = _seeds_lines(seeds, level, benches[0], per_seed, pairs)
         figs = tmp / "figures"
         figs.mkdir()
         if lb is not None:
@@ -171,21 +287,22 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
         md = [f"# Comparison report — {config['study'].get('name', 'study')}", "",
               f"Every number below is read from the files named in `comparison.csv` (column `source`) under "
               f"`results/eval/`; rows are algorithm × round, with the SFT model as round 0. Primary benchmark: "
-              f"`{primary}`.", "", *_judges_lines(config),
+              f"`{primary}`.", "", *_judges_lines(config), *seed_lines[:2],
               f"## Summary ({primary}, last round of each algorithm, best first)", "",
               md_table(last[["algorithm", "round", "win_rate", "ci_low", "ci_high", "samples_cum", "judge_calls_cum"]]),
               ""]
         for b in benches:
             sub = df[df.benchmark == b]
-            cols = ["algorithm", "round", "win_rate", "ci_low", "ci_high"]
+            cols = ["algorithm", "round", "win_rate", "ci_low", "ci_high"] + (["n_seeds"] if len(seeds) > 1 else [])
             if b == "alpaca_eval":
                 cols.append("lc_win_rate")
             cols += ["mean_response_tokens", "truncation_rate"]
-            md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b])), "",
+            md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b]), max(len(seeds), 1)), "",
                    md_table(sub[cols]), ""]
             if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
                 md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
                        "have the same lengths as the reference's); the reason is in its `alpaca_eval.json`.", ""]
+        md += seed_lines[2:]
         if lb is not None:
             trained_lb = [s["path"] for s in lb_scores if s["algorithm"] != "sft"]
             md += _leaderboard_section(lb, read_json(trained_lb[0] if trained_lb else lb_scores[0]["path"]))

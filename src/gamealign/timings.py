@@ -57,10 +57,14 @@ def read_benchmarks(bench_dir: str | os.PathLike) -> pd.DataFrame:
     bench_dir = Path(bench_dir)
     if not bench_dir.is_dir():
         raise DataError(f"{bench_dir}: no such folder (Snakemake writes the benchmark files there as jobs finish)")
-    paths = sorted(bench_dir.glob("*/*.tsv"))
+    # <rule>/<job>.tsv, or <rule>/seed<N>/<job>.tsv for a replicate of a several-seed study
+    paths = sorted(p for p in bench_dir.rglob("*.tsv") if len(p.relative_to(bench_dir).parts) >= 2)
     if not paths:
         raise DataError(f"{bench_dir}: no benchmark files (<rule>/<job>.tsv); run the study first")
-    rows = [{"rule": p.parent.name, "job": p.stem, **read_benchmark(p)} for p in paths]
+    rows = []
+    for p in paths:
+        rule, *job = p.relative_to(bench_dir).with_suffix("").parts
+        rows.append({"rule": rule, "job": "/".join(job), **read_benchmark(p)})
     rows.sort(key=lambda r: (_stage_rank(r["rule"]), r["job"]))
     return pd.DataFrame(rows)
 

@@ -2,12 +2,16 @@
 import json
 
 from gamealign.algorithms import REGISTRY
-from gamealign.config import derive_seed, evaluation_judge
+from gamealign.config import derive_seed, evaluation_judge, replicate_dir, study_seeds
 
 R = config["study"]["results_dir"]
 ROUNDS = config["study"]["rounds"]
 ALGOS = list(config["algorithms"])
 SEED = config["study"]["seed"]
+SEEDS = study_seeds(config)
+# Replicates (study.seeds): each seed's runs and evaluations live under runs/{rep} and eval/{rep}, where the
+# `rep` wildcard is "" for a one-seed study (paths as they always were) or "seed<N>/".
+REPS = [replicate_dir(config, s) for s in SEEDS]
 THREADS = config["study"]["threads_per_job"]
 GPUS = config["study"]["gpus_per_job"]
 TRAIN_GPUS = max(GPUS, config["train"]["num_processes"]) if GPUS else 0
@@ -15,9 +19,15 @@ SFT = f"{R}/sft/model"
 SYSTEM = config["model"]["system_prompt"]
 
 wildcard_constraints:
+    rep=r"(seed\d+/)?",
     algo="[a-z_]+",
     round=r"\d+",
-    model_id=r"sft|[a-z_]+-r\d+",
+    model_id=r"sft|(seed\d+/)?[a-z_]+-r\d+",
+
+
+def rep_seed(rep):
+    """The seed of replicate `rep` (from which its sampling, annotation, training and evaluation seeds derive)."""
+    return int(rep[len("seed"):-1]) if rep else SEEDS[0]
 
 
 def jq(obj):
@@ -29,9 +39,9 @@ def online(algo):
     return REGISTRY[algo].online
 
 
-def model_dir(algo, r):
-    """The policy after round r of `algo` (round 0 is the SFT model)."""
-    return SFT if int(r) == 0 else f"{R}/runs/{algo}/r{int(r)}/model"
+def model_dir(rep, algo, r):
+    """The policy after round r of `algo` in replicate `rep` (round 0 is the shared SFT model)."""
+    return SFT if int(r) == 0 else f"{R}/runs/{rep}{algo}/r{int(r)}/model"
 
 
 def self_play(algo):
@@ -44,44 +54,53 @@ def sample_prompt_round(algo, r):
     return 1 if self_play(algo) else int(r)
 
 
-def data_dir(algo, r):
-    """Where algo's round-r training data lives: round 1 and offline algorithms share runs/shared/r1."""
-    return f"{R}/runs/shared/r1" if int(r) == 1 or not online(algo) else f"{R}/runs/{algo}/r{int(r)}"
-
-
 def data_round(algo, r):
-    return 1 if data_dir(algo, r).endswith("/shared/r1") else int(r)
+    """The round whose data algo trains on in round r: 1 for round 1 and for offline algorithms."""
+    return 1 if int(r) == 1 or not online(algo) else int(r)
 
 
-def selfplay_samples(algo, r):
+def data_dir(rep, algo, r):
+    """Where algo's round-r training data lives: round 1 and offline algorithms share runs/{rep}shared/r1."""
+    return f"{R}/runs/{rep}shared/r1" if data_round(algo, r) == 1 else f"{R}/runs/{rep}{algo}/r{int(r)}"
+
+
+def selfplay_samples(rep, algo, r):
     """Round r's unlabeled self-play samples from π_{r-1} (round 1: the shared SFT samples)."""
-    return f"{R}/runs/shared/r1/samples.jsonl" if int(r) == 1 else f"{R}/runs/{algo}/r{int(r)}/samples.jsonl"
+    return f"{R}/runs/{rep}shared/r1/samples.jsonl" if int(r) == 1 else f"{R}/runs/{rep}{algo}/r{int(r)}/samples.jsonl"
 
 
-def plan_seed(algo, r):
+def plan_seed(rep, algo, r):
     """The seed of algo's comparison plan for its round-r data (WIND's pairing, INPO's bracket draws)."""
-    return derive_seed(SEED, "plan", algo, data_round(algo, r))
+    return derive_seed(rep_seed(rep), "plan", algo, data_round(algo, r))
 
 
-def annotation_plans(who, r):
+def annotation_plans(rep, who, r):
     """The comparison plans an annotation job runs (their union is judged): an online algorithm's own plan
     for its round r >= 2; for the shared round-1 data, the plan of every algorithm that reads it."""
     readers = ALGOS if who == "shared" else [who]     # round 1: online ones' first round, offline ones' data
-    plans = [{"plan": REGISTRY[a].comparison_plan(config["algorithms"][a]), "seed": plan_seed(a, r)} for a in readers]
+    plans = [{"plan": REGISTRY[a].comparison_plan(config["algorithms"][a]), "seed": plan_seed(rep, a, r)}
+             for a in readers]
     if any(p["plan"] == "all" for p in plans):
         return [{"plan": "all", "seed": 0}]      # every pair: the others' pairs are among them
     return sorted(plans, key=lambda p: (p["plan"], p["seed"]))
 
 
 def all_model_ids():
-    return ["sft"] + [f"{a}-r{r}" for a in ALGOS for r in range(1, ROUNDS + 1)]
+    """The evaluated models: the SFT model (shared), then every replicate's algorithm x round."""
+    return ["sft"] + [f"{rep}{a}-r{r}" for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)]
+
+
+def split_model_id(model_id):
+    """(rep, algo, round) of an evaluated model's id ("sft" -> ("", "sft", 0))."""
+    if model_id == "sft":
+        return "", "sft", 0
+    rep, _, name = model_id.rpartition("/")
+    algo, r = name.rsplit("-r", 1)
+    return (rep + "/" if rep else ""), algo, int(r)
 
 
 def model_for_id(model_id):
-    if model_id == "sft":
-        return SFT
-    algo, r = model_id.rsplit("-r", 1)
-    return model_dir(algo, r)
+    return model_dir(*split_model_id(model_id)) if model_id != "sft" else SFT
 
 
 def sys_prompt_arg():

@@ -122,7 +122,7 @@ def leaderboard_model_ids():
     which = config["evaluation"]["open_llm"]["models"]
     if which == "all":
         return all_model_ids()
-    return ["sft"] + ([f"{a}-r{ROUNDS}" for a in ALGOS] if which == "sft_and_last" else [])
+    return ["sft"] + ([f"{rep}{a}-r{ROUNDS}" for rep in REPS for a in ALGOS] if which == "sft_and_last" else [])
 
 
 rule eval_leaderboard:

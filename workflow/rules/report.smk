@@ -13,18 +13,20 @@ def report_scores():
 
 
 def report_args():
-    models = ["sft::0"] + [f"{a}::{r}::{model_dir(a, r)}/manifest.json" for a in ALGOS for r in range(1, ROUNDS + 1)]
+    """--model SEED::ALGO::ROUND::MANIFEST and --score SEED::ALGO::ROUND::BENCH::PATH (SEED empty: the shared SFT)."""
+    trained = [(rep, a, r) for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)]
+    models = ["::sft::0::"] + [f"{rep_seed(rep)}::{a}::{r}::{model_dir(rep, a, r)}/manifest.json" for rep, a, r in trained]
     scores = []
     for m, bench, path in report_scores():
-        algo, rnd = ("sft", 0) if m == "sft" else m.rsplit("-r", 1)
-        scores.append(f"{algo}::{rnd}::{bench}::{path}")
+        rep, algo, rnd = split_model_id(m)
+        scores.append(f"{rep_seed(rep) if m != 'sft' else ''}::{algo}::{rnd}::{bench}::{path}")
     return " ".join([f"--model {m}" for m in models] + [f"--score {s}" for s in scores])
 
 
 rule report:
     input:
         scores=[path for _, _, path in report_scores()],
-        models=[model_dir(a, r) for a in ALGOS for r in range(1, ROUNDS + 1)],
+        models=[model_dir(rep, a, r) for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)],
     output:
         md=f"{R}/report/comparison.md",
         csv=report(f"{R}/report/comparison.csv", caption="../report/tables.rst", category="Tables"),

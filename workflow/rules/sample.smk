@@ -1,15 +1,15 @@
 # Round r of an online algorithm samples from its round r-1 model; round 1 is sampled once from
-# the SFT model into runs/shared/r1 and shared by every algorithm.
+# the SFT model into runs/{rep}shared/r1 and shared by every algorithm (of that replicate).
 rule sample:
     input:
-        model=lambda w: model_dir(w.algo, int(w.round) - 1),
+        model=lambda w: model_dir(w.rep, w.algo, int(w.round) - 1),
         prompts=lambda w: f"{R}/prompts/train_r{sample_prompt_round(w.algo, w.round)}.jsonl",
     output:
-        samples=f"{R}/runs/{{algo}}/r{{round}}/samples.jsonl",
-        stats=f"{R}/runs/{{algo}}/r{{round}}/samples.stats.json",
+        samples=f"{R}/runs/{{rep}}{{algo}}/r{{round}}/samples.jsonl",
+        stats=f"{R}/runs/{{rep}}{{algo}}/r{{round}}/samples.stats.json",
     params:
         sampling=jq(config["sampling"]),
-        seed=lambda w: derive_seed(SEED, "sample", w.algo, w.round),
+        seed=lambda w: derive_seed(rep_seed(w.rep), "sample", w.algo, w.round),
         system=sys_prompt_arg(),
         backend=backend_args(),
     threads: THREADS
@@ -17,9 +17,9 @@ rule sample:
         mem_mb=4000,
         gpu=GPUS,
     benchmark:
-        f"{R}/benchmarks/sample/{{algo}}_r{{round}}.tsv"
+        f"{R}/benchmarks/sample/{{rep}}{{algo}}_r{{round}}.tsv"
     log:
-        f"{R}/logs/sample/{{algo}}_r{{round}}.log",
+        f"{R}/logs/sample/{{rep}}{{algo}}_r{{round}}.log",
     shell:
         "gamealign sample --model {input.model} --prompts {input.prompts} --out {output.samples} "
         "--stats {output.stats} --params {params.sampling:q} --seed {params.seed} {params.system} "

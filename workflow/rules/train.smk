@@ -1,27 +1,25 @@
 def train_inputs(w):
-    d, dr = data_dir(w.algo, w.round), data_round(w.algo, w.round)
+    d, dr = data_dir(w.rep, w.algo, w.round), data_round(w.algo, w.round)
     inputs = {
-        "init": model_dir(w.algo, int(w.round) - 1),
+        "init": model_dir(w.rep, w.algo, int(w.round) - 1),
         "ref": SFT,
         "prompts": f"{R}/prompts/train_r{dr}.jsonl",
         "samples": f"{d}/samples.jsonl",
         "prefs": f"{d}/prefs.parquet",
     }
     if self_play(w.algo):
-        inputs["selfplay"] = selfplay_samples(w.algo, w.round)
+        inputs["selfplay"] = selfplay_samples(w.rep, w.algo, w.round)
     return inputs
 
 
 def new_stats(w):
     """Stats files of the data that is new to this algorithm in this round (for the sample/judge counts)."""
     r = int(w.round)
-    if r == 1:
-        return [f"{R}/runs/shared/r1/samples.stats.json"], [f"{R}/runs/shared/r1/prefs.stats.json"]
-    if online(w.algo):
-        d = f"{R}/runs/{w.algo}/r{r}"
+    if r == 1 or online(w.algo):
+        d = data_dir(w.rep, w.algo, r)
         return [f"{d}/samples.stats.json"], [f"{d}/prefs.stats.json"]
     if self_play(w.algo):
-        return [f"{R}/runs/{w.algo}/r{r}/samples.stats.json"], []
+        return [f"{R}/runs/{w.rep}{w.algo}/r{r}/samples.stats.json"], []
     return [], []
 
 
@@ -42,12 +40,12 @@ rule train:
         unpack(train_inputs),
         stats=lambda w: sum(new_stats(w), []),
     output:
-        model=directory(f"{R}/runs/{{algo}}/r{{round}}/model"),
+        model=directory(f"{R}/runs/{{rep}}{{algo}}/r{{round}}/model"),
     params:
         hparams=lambda w: jq(config["algorithms"][w.algo]),
         train=jq(config["train"]),
-        seed=lambda w: derive_seed(SEED, "train", w.algo, w.round),
-        plan_seed=lambda w: plan_seed(w.algo, w.round),
+        seed=lambda w: derive_seed(rep_seed(w.rep), "train", w.algo, w.round),
+        plan_seed=lambda w: plan_seed(w.rep, w.algo, w.round),
         truncated=config["sampling"]["truncated"],
         extra=train_args,
         system=sys_prompt_arg(),
@@ -57,9 +55,9 @@ rule train:
         mem_mb=8000,
         gpu=TRAIN_GPUS,
     benchmark:
-        f"{R}/benchmarks/train/{{algo}}_r{{round}}.tsv"
+        f"{R}/benchmarks/train/{{rep}}{{algo}}_r{{round}}.tsv"
     log:
-        f"{R}/logs/train/{{algo}}_r{{round}}.log",
+        f"{R}/logs/train/{{rep}}{{algo}}_r{{round}}.log",
     shell:
         "{params.launcher} train --algorithm {wildcards.algo} --hparams {params.hparams:q} --train {params.train:q} "
         "--init-model {input.init} --ref-model {input.ref} --prompts {input.prompts} "
