@@ -7,6 +7,9 @@
   continuous  gamealign.sampling.generate_continuous (sampling.backend hf-continuous): transformers'
            continuous batching, at most --batch-size sequences decoding at once; its wall time
            includes the CUDA-graph warm-up that every sampling job pays
+  ct2      gamealign.sampling_ct2.generate_ct2 (sampling.backend ct2, the CPU default): CTranslate2, float32,
+           the same work items and batches as ours; its wall time includes converting the checkpoint
+           (`convert_s`), which every sampling job pays
   vllm     gamealign.sampling_vllm.generate_vllm (only where vLLM and a GPU are usable)
 
 Prints new tokens/s of each and the ratios, measured in one run on the same model and prompts.
@@ -51,7 +54,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--impl", nargs="+", default=["ours", "plain", "continuous", "vllm"])
+    ap.add_argument("--impl", nargs="+", default=["ours", "plain", "continuous", "ct2", "vllm"])
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -94,6 +97,13 @@ def main():
             _, stats = generate_continuous(model, tok, prompts, a.k, desc="continuous", **common)
             results[key] = {"tokens": stats["new_tokens"], "seconds": time.time() - t0,
                             "generate_seconds": stats["seconds"]}
+        elif name == "ct2":
+            from gamealign.sampling_ct2 import generate_ct2
+
+            t0 = time.time()
+            _, stats = generate_ct2(a.model, prompts, a.k, threads=torch.get_num_threads(), desc="ct2", **common)
+            results[key] = {"tokens": stats["new_tokens"], "seconds": time.time() - t0,
+                            "generate_seconds": stats["seconds"], "convert_s": stats["convert_s"]}
     usable, reason = vllm_usable()
     if "vllm" in a.impl and usable:
         from gamealign.sampling_vllm import generate_vllm
@@ -117,6 +127,8 @@ def main():
         for name in names:
             if name != "plain" and "tokens_per_s" in results[name]:
                 results[f"ratio_{name}_vs_plain"] = results[name]["tokens_per_s"] / base
+    if "tokens_per_s" in results.get("ct2", {}) and "tokens_per_s" in results.get("ours", {}):
+        results["ratio_ours_hf_vs_ct2"] = results["ours"]["tokens_per_s"] / results["ct2"]["tokens_per_s"]
     print(json.dumps(results, indent=2))
     if a.out:
         with open(a.out, "w") as fh:

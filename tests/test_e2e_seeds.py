@@ -105,6 +105,13 @@ def test_report_gives_across_seed_means_with_crossed_cis_and_the_paired_table(st
     assert "## Paired differences at the last round (heldout)" in md and "## Per seed (heldout, last round)" in md
     assert re.search(r"\| algorithm \| round \| win_rate \| ci_low \| ci_high \| n_seeds \|", md)
     assert "Annotator (training labels)" in md and "**Budget rule**" in md
+    ifeval = pd.read_csv(R / "report/ifeval.csv")
+    trained = ifeval[ifeval.algorithm != "sft"]
+    assert len(trained) == len(ALGOS) * 2 and set(trained.n_seeds) == {2}
+    for row in trained.itertuples():
+        items = [it for s in SEEDS for it in jsonl(R / f"eval/seed{s}/{row.algorithm}-r{row.round}/ifeval_items.jsonl")]
+        assert row.prompt_level == pytest.approx(np.mean([it["all_met"] for it in items]), abs=1e-6)
+        assert row.pl_ci_low <= row.prompt_level <= row.pl_ci_high
 
 
 def test_timings_count_every_replicates_jobs(study, env):

@@ -227,3 +227,18 @@ def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
     sample_outputs = re.findall(r"output: (results/runs/\S+/samples\.jsonl)", proc.stdout + proc.stderr)
     assert sorted(sample_outputs) == ["results/runs/inpo/r2/samples.jsonl", "results/runs/shared/r1/samples.jsonl",
                                       "results/runs/spac/r2/samples.jsonl", "results/runs/wind/r2/samples.jsonl"]
+
+
+def test_ifeval_scores_every_model_without_a_judge(smoke):
+    R = smoke
+    table = pd.read_csv(R / "report/ifeval.csv")
+    assert len(table) == 1 + 4 * 2 and set(table.n_seeds) == {1}
+    for row in table.itertuples():
+        ev = json.loads((R.parent / row.source).read_text())
+        items = jsonl(R.parent / ev["items_file"])
+        assert ev["benchmark"] == "ifeval" and "judge" not in ev and ev["n_prompts"] == len(items) > 0
+        assert row.prompt_level == pytest.approx(sum(it["all_met"] for it in items) / len(items), abs=1e-6)
+        met = sum(c["met"] for it in items for c in it["constraints"])
+        assert row.instruction_level == pytest.approx(met / sum(len(it["constraints"]) for it in items), abs=1e-6)
+        assert row.pl_ci_low <= row.prompt_level <= row.pl_ci_high
+    assert "## IFEval-style instruction following (no judge)" in (R / "report/comparison.md").read_text()

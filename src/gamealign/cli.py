@@ -65,6 +65,12 @@ def cmd_sample(a):
 
         rows, stats = generate_vllm(a.model, prompts, k, tensor_parallel_size=a.tensor_parallel_size,
                                     gpu_memory_utilization=a.gpu_memory_utilization, **common)
+    elif backend == "ct2":
+        from .sampling_ct2 import generate_ct2
+
+        rows, stats = generate_ct2(a.model, prompts, k, batch_size=p["batch_size"], threads=a.threads,
+                                   desc=f"sampling {a.out}", **common)
+        stats["backend"] = backend
     else:
         import torch
 
@@ -155,6 +161,14 @@ def cmd_judge_eval(a):
                                  judge_cfg=a.judge, out_json=a.out, out_judgments=a.judgments, cache_path=a.cache,
                                  ci_level=a.ci_level, seed=a.seed, model_id=a.model_id)
     print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
+
+
+def cmd_ifeval(a):
+    from .evaluation.ifeval import score_ifeval
+
+    res = score_ifeval(prompts_path=a.prompts, generations_path=a.generations, out_json=a.out, out_items=a.items,
+                       ci_level=a.ci_level, seed=a.seed, model_id=a.model_id)
+    print(json.dumps({k: res[k] for k in ("model_id", "prompt_level", "instruction_level", "n_prompts")}))
 
 
 def cmd_bench_data(a):
@@ -276,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_prompts)
 
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
-    s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "vllm"], default="hf",
+    s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "ct2", "vllm"], default="hf",
                    help="auto: vLLM where importable with a GPU, else HF transformers")
     s.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism")
     s.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vLLM's share of GPU memory")
@@ -340,6 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-id", default="")
     s.set_defaults(func=cmd_judge_eval)
+
+    s = sub.add_parser("ifeval", help="IFEval-style instruction following: constraints met by a model's answers")
+    s.add_argument("--prompts", required=True, help="prompts carrying meta.constraints (the held-out set)")
+    s.add_argument("--generations", required=True, help="the model's greedy answers to them")
+    s.add_argument("--out", required=True)
+    s.add_argument("--items", required=True, help="per-prompt results (each constraint met or not)")
+    s.add_argument("--ci-level", type=float, default=0.95)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--model-id", default="")
+    s.set_defaults(func=cmd_ifeval)
 
     s = sub.add_parser("check-artifacts", help="fail, listing them, if study artifacts are missing")
     s.add_argument("--summary", default="-", help="output of `snakemake --summary` (file or - for stdin)")

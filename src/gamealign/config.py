@@ -86,9 +86,9 @@ def validate_config(config: dict, schema: dict | None = None, check_paths: bool 
 
 def _check_combinations(config: dict) -> None:
     benches = config["evaluation"]["benchmarks"]
-    if benches[0] == "open_llm":
+    if benches[0] in ("open_llm", "ifeval"):
         raise ConfigError("config key 'evaluation.benchmarks': the first benchmark is the report's primary and must "
-                          "be a win-rate benchmark (heldout, alpaca_eval or arena_hard), not open_llm")
+                          f"be a win-rate benchmark (heldout, alpaca_eval or arena_hard), not {benches[0]}")
     train = config["train"]
     if train["batch_size"] % train["num_processes"]:
         raise ConfigError(f"config key 'train.batch_size': {train['batch_size']} is not a multiple of "

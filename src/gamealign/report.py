@@ -226,6 +226,56 @@ def collect_leaderboard(scores: list[dict]) -> pd.DataFrame:
         columns="is_sft").reset_index(drop=True)
 
 
+def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFrame:
+    """One row per (algorithm, round): IFEval-style prompt- and instruction-level accuracy with CIs. One seed: the
+    score file's numbers; several: the pooled accuracies over seeds and prompts with the crossed bootstrap,
+    recomputed from the per-prompt items files."""
+    from .evaluation.stats import crossed_bootstrap_ci
+    from .io import read_jsonl
+
+    by_model: dict[tuple, list[dict]] = {}
+    for s in scores:
+        by_model.setdefault((s["algorithm"], s["round"]), []).append(s)
+    rows = []
+    for (algo, rnd), group in by_model.items():
+        evs = [read_json(s["path"]) for s in group]
+        if len(evs) == 1:
+            ev = evs[0]
+            pl = (ev["prompt_level"], ev["prompt_level_ci_low"], ev["prompt_level_ci_high"])
+            il = (ev["instruction_level"], ev["instruction_level_ci_low"], ev["instruction_level_ci_high"])
+        else:
+            items = [sorted(read_jsonl(ev["items_file"]), key=lambda it: it["prompt_id"]) for ev in evs]
+            if len({tuple(it["prompt_id"] for it in its) for its in items}) != 1:
+                raise ValueError(f"ifeval of {algo} round {rnd}: the seeds' items files hold different prompts")
+            pl = crossed_bootstrap_ci([[float(it["all_met"]) for it in its] for its in items], level, seed=seed)
+            il = crossed_bootstrap_ci([[sum(c["met"] for c in it["constraints"]) for it in its] for its in items],
+                                      level, seed=seed,
+                                      denominator=[[len(it["constraints"]) for it in its] for its in items])
+        rows.append({"algorithm": algo, "round": rnd, "prompt_level": pl[0], "pl_ci_low": pl[1], "pl_ci_high": pl[2],
+                     "instruction_level": il[0], "il_ci_low": il[1], "il_ci_high": il[2],
+                     "n_prompts": evs[0]["n_prompts"], "n_instructions": evs[0]["n_instructions"], "n_seeds": len(evs),
+                     "truncation_rate": float(np.mean([ev["truncation_rate"] for ev in evs])),
+                     "source": ";".join(str(s["path"]) for s in group)})
+    df = pd.DataFrame(rows)
+    df["is_sft"] = df.algorithm == "sft"
+    return df.sort_values(["is_sft", "algorithm", "round"], ascending=[False, True, True]).drop(
+        columns="is_sft").reset_index(drop=True)
+
+
+def _ifeval_section(table: pd.DataFrame, first: dict) -> list[str]:
+    several = (table.n_seeds > 1).any()
+    cols = ["algorithm", "round", "prompt_level", "pl_ci_low", "pl_ci_high", "instruction_level", "il_ci_low",
+            "il_ci_high"] + (["n_seeds"] if several else []) + ["truncation_rate"]
+    return ["## IFEval-style instruction following (no judge)", "",
+            f"The held-out prompts' verifiable constraints checked on each model's greedy answers with the "
+            f"project's checkers (`{first['checkers']}`), {first['mode']} mode: `prompt_level` = share of prompts "
+            f"with every constraint met, `instruction_level` = share of all constraints met. Data: `{first['data']}` "
+            f"({first['n_prompts']} prompts, {first['n_instructions']} constraints). CI: {first['ci_level']:.0%} "
+            + ("crossed bootstrap over seeds and prompts (2000 resamples)." if several else first["ci_method"] + ".")
+            + " No judge is involved: this table is independent of the annotator. Also in `ifeval.csv`.", "",
+            md_table(table[cols]), ""]
+
+
 def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:
     from .evaluation.leaderboard import LEADERBOARD
 
@@ -255,7 +305,8 @@ def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:
 def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
                  provenance: dict) -> pd.DataFrame:
     lb_scores = [s for s in scores if s["benchmark"] == "open_llm"]
-    per_seed = collect(models, [s for s in scores if s["benchmark"] != "open_llm"])
+    if_scores = [s for s in scores if s["benchmark"] == "ifeval"]
+    per_seed = collect(models, [s for s in scores if s["benchmark"] not in ("open_llm", "ifeval")])
     lb = collect_leaderboard(lb_scores) if lb_scores else None
     seeds = sorted(int(x) for x in per_seed.seed.dropna().unique())
     level, boot_seed = config["evaluation"].get("ci_level", 0.95), config["study"].get("seed", 0)
@@ -303,6 +354,11 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                 md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
                        "have the same lengths as the reference's); the reason is in its `alpaca_eval.json`.", ""]
         md += seed_lines[2:]
+        if if_scores:
+            ifv = collect_ifeval(if_scores, level, boot_seed)
+            ifv.to_csv(tmp / "ifeval.csv", index=False, float_format="%.6f")
+            trained_if = [s["path"] for s in if_scores if s["algorithm"] != "sft"]
+            md += _ifeval_section(ifv, read_json(trained_if[0] if trained_if else if_scores[0]["path"]))
         if lb is not None:
             trained_lb = [s["path"] for s in lb_scores if s["algorithm"] != "sft"]
             md += _leaderboard_section(lb, read_json(trained_lb[0] if trained_lb else lb_scores[0]["path"]))

@@ -32,15 +32,35 @@ def vllm_usable() -> tuple[bool, str]:
     return True, "vllm importable and a CUDA device visible"
 
 
+def ct2_usable() -> tuple[bool, str]:
+    """(usable, reason): CTranslate2 is importable (its CPU build; the study uses it for CPU sampling)."""
+    try:
+        import ctranslate2  # noqa: F401
+    except Exception as exc:
+        return False, f"ctranslate2 is not importable ({type(exc).__name__}: {exc})"
+    return True, "ctranslate2 importable"
+
+
 def resolve_backend(backend: str) -> str:
-    """`auto` → vllm where usable, else hf; `vllm` where not usable → BackendUnavailable naming the key."""
+    """`auto` → vllm where usable; on a machine without CUDA, ct2 where importable; else hf. `vllm` or `ct2`
+    where not usable → BackendUnavailable naming the key."""
     if backend in ("hf", "hf-continuous"):
         return backend
+    if backend == "ct2":
+        usable, reason = ct2_usable()
+        if not usable:
+            raise BackendUnavailable(f"sampling.backend is 'ct2' but {reason}; pip install ctranslate2==4.8.5, "
+                                     "or use 'hf' / 'auto'")
+        return "ct2"
     usable, reason = vllm_usable()
     if backend == "vllm" and not usable:
         raise BackendUnavailable(f"sampling.backend is 'vllm' but {reason}; install the extra "
                                  "(pip install -e '.[vllm]') on a GPU machine, or use 'hf' / 'auto'")
-    return "vllm" if usable else "hf"
+    if usable:
+        return "vllm"
+    import torch
+
+    return "ct2" if not torch.cuda.is_available() and ct2_usable()[0] else "hf"
 
 
 def prompt_seeds(seed: int, prompts: list[dict]) -> list[int]:

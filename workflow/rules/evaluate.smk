@@ -117,6 +117,28 @@ rule eval_score:
         "--cache {params.cache} --seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"
 
 
+rule eval_ifeval:
+    input:
+        gens=f"{R}/eval/{{model_id}}/heldout_generations.jsonl",
+        prompts=f"{R}/prompts/eval_heldout.jsonl",
+    output:
+        score=f"{R}/eval/{{model_id}}/ifeval.json",
+        per_prompt=f"{R}/eval/{{model_id}}/ifeval_items.jsonl",
+    params:
+        ci=config["evaluation"]["ci_level"],
+        seed=derive_seed(SEED, "eval_ifeval"),
+    resources:
+        mem_mb=500,
+    benchmark:
+        f"{R}/benchmarks/eval_ifeval/{{model_id}}.tsv"
+    log:
+        f"{R}/logs/eval/{{model_id}}_ifeval.log",
+    shell:
+        "gamealign ifeval --prompts {input.prompts} --generations {input.gens} --out {output.score} "
+        "--items {output.per_prompt} --ci-level {params.ci} --seed {params.seed} --model-id {wildcards.model_id} "
+        "> {log} 2>&1"
+
+
 def leaderboard_model_ids():
     """The models the Open LLM Leaderboard tasks run on (evaluation.open_llm.models)."""
     which = config["evaluation"]["open_llm"]["models"]

@@ -1,0 +1,66 @@
+"""On-policy sampling with CTranslate2 (backend `ct2`; `pip install -e '.[ct2]'`): the CPU backend.
+
+The policy's HF checkpoint is converted to CTranslate2's format in float32 (no quantisation: int8 would
+sample from another policy than π_t) into a temporary folder, then `Generator.generate_batch` samples the
+same work items as `sampling.generate` — every (prompt, k), sorted by prompt length, in batches of
+`batch_size` — with temperature and nucleus (top-p) sampling over the whole vocabulary, or greedily. Rows
+follow DESIGN.md §3 exactly as the HF backend writes them (`sampling._row`: the text before the first EOS,
+finish_reason "stop" or "length"). Seeded with `ctranslate2.set_random_seed(seed)` (one stream per job).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .sampling import _finish, _row, chat_texts
+
+
+def convert(model_dir: str | Path, out_dir: str | Path) -> Path:
+    """The HF checkpoint in CTranslate2's format, float32 weights (the policy itself)."""
+    from ctranslate2.converters import TransformersConverter
+
+    return Path(TransformersConverter(str(model_dir), load_as_float16=False).convert(
+        str(out_dir), quantization="float32", force=True))
+
+
+def generate_ct2(model_dir, prompts: list[dict], k: int, *, temperature: float, top_p: float, max_new_tokens: int,
+                 batch_size: int, seed: int, greedy: bool = False, system_prompt: str | None = None,
+                 threads: int | None = None, desc: str = "sampling") -> tuple[list[dict], dict]:
+    """Return (rows, stats) as `sampling.generate` does; the conversion time is in stats (`convert_s`)."""
+    import ctranslate2
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    texts = chat_texts(tokenizer, prompts, system_prompt)
+    ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    items = sorted(((pi, kk) for pi in range(len(prompts)) for kk in range(k)), key=lambda it: (len(ids[it[0]]), it))
+    eos = tokenizer.eos_token_id
+    sampling = (dict(sampling_topk=1) if greedy else
+                dict(sampling_topk=0, sampling_topp=top_p, sampling_temperature=temperature))
+    with tempfile.TemporaryDirectory(prefix="ct2-") as tmp:
+        t0 = time.time()
+        path = convert(model_dir, tmp)
+        convert_s = time.time() - t0
+        generator = ctranslate2.Generator(str(path), device="cpu", compute_type="float32",
+                                          intra_threads=threads or 0, inter_threads=1)
+        ctranslate2.set_random_seed(seed)
+        results, new_tokens = {}, 0
+        t0 = time.time()
+        with tqdm(total=len(items), desc=desc, unit="seq") as bar:
+            for start in range(0, len(items), batch_size):
+                batch = items[start:start + batch_size]
+                out = generator.generate_batch([tokenizer.convert_ids_to_tokens(ids[pi]) for pi, _ in batch],
+                                               max_length=max_new_tokens, include_prompt_in_result=False,
+                                               end_token=[eos], return_end_token=True, max_batch_size=batch_size,
+                                               **sampling)
+                for (pi, kk), res in zip(batch, out):
+                    results[(pi, kk)] = _row(tokenizer, prompts[pi]["id"], kk, res.sequences_ids[0], {eos})
+                    new_tokens += results[(pi, kk)]["n_tokens"]
+                bar.update(len(batch))
+        rows, stats = _finish(prompts, k, results, new_tokens, time.time() - t0)
+    stats["convert_s"] = round(convert_s, 3)
+    return rows, stats
