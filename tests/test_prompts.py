@@ -26,6 +26,28 @@ def test_partitions_are_disjoint():
     assert sorted(sets) == ["eval_heldout", "train_r1", "train_r2", "train_r3"]
 
 
+def test_validation_partition_is_disjoint_and_leaves_the_others_unchanged():
+    cfg = {"source": "builtin", "per_round": 10, "n_eval": 7}
+    plain = make_prompt_sets(cfg, rounds=2, seed=0)
+    sets = make_prompt_sets({**cfg, "n_validation": 5}, rounds=2, seed=0)
+    assert {k: v for k, v in sets.items() if k != "validation"} == plain
+    held = {p["id"] for k, rows in sets.items() if k != "validation" for p in rows}
+    assert len(sets["validation"]) == 5 and not held & {p["id"] for p in sets["validation"]}
+
+
+def test_short_style_asks_for_short_answers_with_attainable_constraints():
+    from gamealign.prompts import SHORT_TASKS
+
+    rows = builtin_prompts(400, seed=3, style="short")
+    assert len({p["id"] for p in rows}) == 400 and all(p["meta"]["task"] in SHORT_TASKS for p in rows)
+    for p in rows:
+        for c in p["meta"]["constraints"]:
+            assert c.get("n", 0) <= 40 and not (c["type"] == "bullets" and c["n"] > 2)
+            assert not (c["type"] == "max_sentences" and c["n"] > 2)
+    with pytest.raises(ValueError, match="prompts.style"):
+        builtin_prompts(3, seed=0, style="long")
+
+
 @pytest.mark.parametrize("c, good, bad", [
     ({"type": "max_words", "n": 3}, "one two three", "one two three four"),
     ({"type": "bullets", "n": 2}, "- a\n- b", "- a"),

@@ -55,17 +55,37 @@ TOPICS = [
     "local elections", "paper making", "coffee roasting", "river dolphins", "car sharing",
 ]
 
+# `prompts.style: short` — tasks that invite an answer of a sentence or two (SmolLM2-135M answers the open tasks
+# above with a median of ≈ 147 tokens; a study that cuts answers at 40 trains on text that never finished)
+SHORT_TASKS = [
+    "In one or two sentences, explain what {topic} is.",
+    "Give one practical tip about {topic}.",
+    "What is the main advantage of {topic}? Answer briefly.",
+    "Name one common misconception about {topic} and correct it briefly.",
+    "Write a two-line poem about {topic}.",
+    "Describe {topic} to a child in one sentence.",
+    "Give one reason someone might enjoy {topic}.",
+    "In a sentence, say why {topic} matters.",
+]
+
 WORDS_TO_INCLUDE = ["important", "simple", "because", "example", "future", "together", "careful",
                     "surprising", "daily", "balance", "curious", "patience"]
 WORDS_TO_EXCLUDE = ["very", "really", "thing", "good", "bad", "just", "actually", "basically"]
 PHRASES = ["That is all.", "Thank you for reading.", "Any questions?", "Enjoy!"]
 
 
-def _constraint_pool() -> list[dict]:
-    pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
-    pool += [{"type": "min_words", "n": n} for n in (20, 40)]
-    pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
-    pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
+def _constraint_pool(style: str = "open") -> list[dict]:
+    """The constraints a prompt may carry; `short` keeps the ones a one- or two-sentence answer can meet."""
+    if style == "short":
+        pool = [{"type": "max_words", "n": n} for n in (15, 25, 40)]
+        pool += [{"type": "min_words", "n": 12}]
+        pool += [{"type": "max_sentences", "n": n} for n in (1, 2)]
+        pool += [{"type": "bullets", "n": 2}]
+    else:
+        pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
+        pool += [{"type": "min_words", "n": n} for n in (20, 40)]
+        pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
+        pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
     pool += [{"type": "include", "word": w} for w in WORDS_TO_INCLUDE]
     pool += [{"type": "exclude", "word": w} for w in WORDS_TO_EXCLUDE]
     pool += [{"type": "json"}, {"type": "title"}, {"type": "lowercase"}]
@@ -87,22 +107,26 @@ def _prompt_id(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def builtin_prompts(n: int, seed: int) -> list[dict]:
-    """`n` distinct prompts, deterministic in `seed`: one task × topic with 1–2 compatible constraints."""
+def builtin_prompts(n: int, seed: int, style: str = "open") -> list[dict]:
+    """`n` distinct prompts, deterministic in `seed`: one task × topic with 1–2 compatible constraints.
+    `style`: open (TASKS, answers of a paragraph or more) or short (SHORT_TASKS, a sentence or two)."""
+    if style not in ("open", "short"):
+        raise ValueError(f"prompts.style: {style!r} is not open or short")
+    tasks = SHORT_TASKS if style == "short" else TASKS
     rng = random.Random(seed)
-    pool = _constraint_pool()
+    pool = _constraint_pool(style)
     combos = [(c,) for c in pool] + [(a, b) for a, b in itertools.combinations(pool, 2) if _compatible(a, b)]
-    capacity = len(TASKS) * len(TOPICS) * len(combos)
+    capacity = len(tasks) * len(TOPICS) * len(combos)
     if n > capacity:
         raise ValueError(f"the built-in generator has {capacity} distinct prompts; {n} requested")
     seen: set[tuple[int, int, int]] = set()
     out = []
     while len(out) < n:
-        key = (rng.randrange(len(TASKS)), rng.randrange(len(TOPICS)), rng.randrange(len(combos)))
+        key = (rng.randrange(len(tasks)), rng.randrange(len(TOPICS)), rng.randrange(len(combos)))
         if key in seen:
             continue
         seen.add(key)
-        task, topic, cons = TASKS[key[0]], TOPICS[key[1]], list(combos[key[2]])
+        task, topic, cons = tasks[key[0]], TOPICS[key[1]], list(combos[key[2]])
         text = " ".join([task.format(topic=topic)] + [C.describe(c) for c in cons])
         out.append({"id": _prompt_id(text), "messages": [{"role": "user", "content": text}],
                     "meta": {"source": "builtin", "topic": topic, "task": task, "constraints": cons}})
@@ -157,11 +181,12 @@ def load_hf_prompts(dataset_id: str, split: str) -> list[dict]:
 
 
 def make_prompt_sets(cfg: dict, rounds: int, seed: int) -> dict[str, list[dict]]:
-    """Disjoint partitions: {'train_r1': [...], ..., 'eval_heldout': [...]}."""
-    per_round, n_eval = cfg["per_round"], cfg["n_eval"]
-    need = per_round * rounds + n_eval
+    """Disjoint partitions: {'train_r1': [...], ..., 'eval_heldout': [...]} (+ 'validation' with `n_validation`:
+    prompts for tuning settings, never the held-out ones)."""
+    per_round, n_eval, n_val = cfg["per_round"], cfg["n_eval"], cfg.get("n_validation", 0)
+    need = per_round * rounds + n_eval + n_val
     if cfg["source"] == "builtin":
-        pool = builtin_prompts(need, seed)
+        pool = builtin_prompts(need, seed, cfg.get("style", "open"))
     else:
         pool = load_prompt_file(cfg["path"]) if cfg["source"] == "file" else load_hf_prompts(cfg["path"], cfg["split"])
         unique = {p["id"]: p for p in pool}
@@ -174,4 +199,6 @@ def make_prompt_sets(cfg: dict, rounds: int, seed: int) -> dict[str, list[dict]]
     for r in range(rounds):
         start = n_eval + r * per_round
         sets[f"train_r{r + 1}"] = pool[start:start + per_round]
+    if n_val:   # after the others, so adding a validation set leaves every other partition as it was
+        sets["validation"] = pool[n_eval + rounds * per_round:need]
     return sets

@@ -2,6 +2,8 @@ rule prompts:
     output:
         train=expand(f"{R}/prompts/train_r{{r}}.jsonl", r=range(1, ROUNDS + 1)),
         heldout=f"{R}/prompts/eval_heldout.jsonl",
+        # prompts.n_validation: tuning prompts (never the held-out ones), for bench/ and the user's sweeps
+        **({"validation": f"{R}/prompts/validation.jsonl"} if config["prompts"]["n_validation"] else {}),
     params:
         prompts=jq(config["prompts"]),
         rounds=ROUNDS,

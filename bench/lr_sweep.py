@@ -1,0 +1,102 @@
+"""Learning-rate sweep for a study's first round, scored on its validation prompts (never the held-out ones).
+
+Runs the study's own stages through the `gamealign` CLI in a scratch folder, with the study config's sections:
+prompts (which must set `prompts.n_validation`), round-1 sampling from the SFT model and its annotation
+(once), then for every algorithm in --algos and learning rate in --lrs one training round, the trained model's
+greedy answers to the validation prompts, and their win rate against the SFT model's answers under the
+evaluation judge (95% bootstrap CI over prompts) plus the IFEval-style prompt-level accuracy. Prints a table
+and writes it as JSON. Round 1 only: a setting that does not move the policy in round 1 will not in round 2.
+
+Usage: python bench/lr_sweep.py --config config.yaml --sft results/sft/model --algos dpo inpo --lrs 1e-5 3e-5 1e-4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def gamealign(*args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gamealign", *args], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"gamealign {args[0]} failed:\n{proc.stderr[-3000:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="config.yaml")
+    ap.add_argument("--sft", required=True, help="the study's SFT model folder (prepare-sft output)")
+    ap.add_argument("--algos", nargs="+", default=["dpo"])
+    ap.add_argument("--lrs", nargs="+", type=float, required=True)
+    ap.add_argument("--work", default="results-sweep")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+
+    from gamealign.config import derive_seed, evaluation_judge, load_config
+
+    cfg = load_config(a.config)
+    if not cfg["prompts"]["n_validation"]:
+        raise SystemExit(f"{a.config}: prompts.n_validation is 0; the sweep is scored on validation prompts only")
+    seed, threads = cfg["study"]["seed"], str(cfg["study"]["threads_per_job"])
+    w = Path(a.work)
+    w.mkdir(parents=True, exist_ok=True)
+    js = lambda obj: json.dumps(obj, sort_keys=True)  # noqa: E731
+    sample = ["--backend", cfg["sampling"]["backend"], "--threads", threads]
+    gamealign("prompts", "--params", js(cfg["prompts"]), "--rounds", str(cfg["study"]["rounds"]),
+              "--seed", str(derive_seed(seed, "prompts")), "--out-dir", str(w / "prompts"))
+    gamealign("sample", "--model", a.sft, "--prompts", str(w / "prompts/train_r1.jsonl"), "--out", str(w / "samples.jsonl"),
+              "--stats", str(w / "samples.stats.json"), "--params", js(cfg["sampling"]),
+              "--seed", str(derive_seed(seed, "sample", "shared", 1)), *sample)
+    gamealign("annotate", "--prompts", str(w / "prompts/train_r1.jsonl"), "--samples", str(w / "samples.jsonl"),
+              "--out", str(w / "prefs.parquet"), "--stats", str(w / "prefs.stats.json"), "--judge", js(cfg["judge"]),
+              "--cache", str(w / "judge.sqlite"), "--truncated", cfg["sampling"]["truncated"])
+    val = str(w / "prompts/validation.jsonl")
+
+    def answers(model: str, out: Path) -> None:
+        gamealign("sample", "--greedy", "--model", model, "--prompts", val, "--out", str(out),
+                  "--params", js(cfg["evaluation"]), *sample)
+
+    answers(a.sft, w / "sft_validation.jsonl")
+    rows = []
+    for algo in a.algos:
+        for lr in a.lrs:
+            run = w / f"{algo}_lr{lr:g}"
+            t0 = time.time()
+            gamealign("train", "--algorithm", algo, "--hparams", js(cfg["algorithms"][algo]),
+                      "--train", js({**cfg["train"], "lr": lr}), "--init-model", a.sft, "--ref-model", a.sft,
+                      "--prompts", str(w / "prompts/train_r1.jsonl"), "--samples", str(w / "samples.jsonl"),
+                      "--prefs", str(w / "prefs.parquet"), "--pref-stats", str(w / "prefs.stats.json"),
+                      "--sample-stats", str(w / "samples.stats.json"), "--truncated", cfg["sampling"]["truncated"],
+                      "--plan-seed", str(derive_seed(seed, "plan", algo, 1)), "--out", str(run / "model"),
+                      "--seed", str(derive_seed(seed, "train", algo, 1)), "--threads", threads,
+                      *(["--selfplay", str(w / "samples.jsonl")] if algo == "spac" else []))
+            answers(str(run / "model"), run / "validation.jsonl")
+            gamealign("judge-eval", "--prompts", val, "--candidate", str(run / "validation.jsonl"),
+                      "--baseline", str(w / "sft_validation.jsonl"), "--judge", js(evaluation_judge(cfg)),
+                      "--out", str(run / "winrate.json"), "--judgments", str(run / "judgments.jsonl"),
+                      "--cache", str(w / "judge.sqlite"), "--model-id", run.name)
+            gamealign("ifeval", "--prompts", val, "--generations", str(run / "validation.jsonl"),
+                      "--out", str(run / "ifeval.json"), "--items", str(run / "ifeval_items.jsonl"))
+            wr = json.loads((run / "winrate.json").read_text())
+            ife = json.loads((run / "ifeval.json").read_text())
+            man = json.loads((run / "model/manifest.json").read_text())
+            rows.append({"algorithm": algo, "lr": lr, "win_rate": round(wr["win_rate"], 3),
+                         "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
+                         "ifeval_prompt_level": round(ife["prompt_level"], 3), "final_loss": man["final_loss"],
+                         "train_steps": man["counts"]["train_steps"], "seconds": round(time.time() - t0, 1)})
+            print(json.dumps(rows[-1]), flush=True)
+    gamealign("ifeval", "--prompts", val, "--generations", str(w / "sft_validation.jsonl"),
+              "--out", str(w / "sft_ifeval.json"), "--items", str(w / "sft_ifeval_items.jsonl"))
+    result = {"config": a.config, "validation_prompts": cfg["prompts"]["n_validation"],
+              "sft_ifeval_prompt_level": json.loads((w / "sft_ifeval.json").read_text())["prompt_level"], "runs": rows}
+    print(json.dumps(result, indent=2))
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
