@@ -120,24 +120,30 @@ class JudgeCache:
 
 
 class _JudgedPairs:
-    """One prompt's preferences, judged on first read: `[i, j]` → P(y_i ≻ y_j) over the original response
-    indices, asking the judge (or the cache, or a rule) for the unordered pair once. Plays the role of a
-    Group's P while the annotation job runs a comparison plan, so the plan decides which pairs are judged."""
+    """One prompt's preferences, judged on first read: `[a, b]` → P(y_a ≻ y_b) over the responses the plan sees
+    (`keep`: all of them, or the finished ones under sampling.truncated: drop), asking the cache, a rule or the
+    judge once per unordered pair of original indices. Plays the role of a Group's P while the annotation job
+    runs a comparison plan, so the plan decides which pairs are judged."""
 
-    def __init__(self, judge, identity, prompt, resp, cut, mode, known):
+    def __init__(self, judge, identity, prompt, resp, cut, mode, keep, cache: JudgeCache):
         self.judge, self.identity, self.prompt, self.resp, self.cut, self.mode = judge, identity, prompt, resp, cut, mode
-        self.known = known                     # cache key -> p, fetched once for the whole group
-        self.p: dict[tuple[int, int], float] = {}
+        self.keep = keep
+        # one cache lookup for the whole group (rule-decided and identical pairs never reach it)
+        self.known = cache.get_many([self.key(i, j) for n, i in enumerate(keep) for j in keep[n + 1:]])
+        self.p: dict[tuple[int, int], float] = {}   # original (i < j) -> P(y_i ≻ y_j)
         self.fresh: dict[str, float] = {}
         self.calls = self.hits = self.identical = self.by_rule = 0
 
     def key(self, i, j):
         return JudgeCache.key(self.identity, self.prompt, self.resp[i], self.resp[j])
 
-    def __getitem__(self, ij):
-        i, j = int(ij[0]), int(ij[1])
+    def __getitem__(self, ab):
+        i, j = self.keep[int(ab[0])], self.keep[int(ab[1])]
         if i > j:
-            return 1.0 - self[j, i]
+            return 1.0 - self._pref(j, i)
+        return self._pref(i, j)
+
+    def _pref(self, i, j):
         if (i, j) not in self.p:
             self.p[(i, j)] = self._judge(i, j)
         return self.p[(i, j)]
@@ -158,16 +164,6 @@ class _JudgedPairs:
         self.fresh[k] = p = self.judge.preference(self.prompt, resp[i], resp[j])
         self.calls += 1
         return p
-
-
-class _Indexed:
-    """A kept-responses view of _JudgedPairs (under sampling.truncated: drop the plan sees only finished ones)."""
-
-    def __init__(self, pairs: _JudgedPairs, keep: list[int]):
-        self.pairs, self.keep = pairs, keep
-
-    def __getitem__(self, ij):
-        return self.pairs[self.keep[int(ij[0])], self.keep[int(ij[1])]]
 
 
 def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, list[str]],
@@ -209,13 +205,9 @@ def annotate_groups(judge: Judge, prompts: dict[str, dict], groups: dict[str, li
                 raise JudgeInputError(f"prompt {pid}: response {idx} is not text")
         keep = [i for i in range(len(resp)) if not (mode == "drop" and cut[i])]
         dropped += len(resp) * (len(resp) - 1) // 2 - len(keep) * (len(keep) - 1) // 2
-        candidates = [(i, j) for a, i in enumerate(keep) for j in keep[a + 1:]
-                      if resp[i] != resp[j] and not (mode == "lose" and cut[i] != cut[j])]
-        pairs = _JudgedPairs(judge, identity, prompt, resp, cut, mode, None)
-        pairs.known = cache.get_many([pairs.key(i, j) for i, j in candidates])
+        pairs = _JudgedPairs(judge, identity, prompt, resp, cut, mode, keep, cache)
         for plan in plans:
-            run_plan(plan["plan"], Group(pid, [resp[i] for i in keep], _Indexed(pairs, keep),
-                                         plan_seed=int(plan.get("seed", 0))))
+            run_plan(plan["plan"], Group(pid, [resp[i] for i in keep], pairs, plan_seed=int(plan.get("seed", 0))))
         rows += [{"prompt_id": pid, "i": i, "j": j, "p": p} for (i, j), p in sorted(pairs.p.items())]
         cache.put_many(pairs.fresh)
         for name in totals:
