@@ -26,6 +26,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/annotate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/game.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -242,3 +242,20 @@ def test_ifeval_scores_every_model_without_a_judge(smoke):
         assert row.instruction_level == pytest.approx(met / sum(len(it["constraints"]) for it in items), abs=1e-6)
         assert row.pl_ci_low <= row.prompt_level <= row.pl_ci_high
     assert "## IFEval-style instruction following (no judge)" in (R / "report/comparison.md").read_text()
+
+
+def test_the_preference_game_track_runs_in_the_dag_and_reaches_the_report(smoke):
+    """configs/smoke.yaml turns the game track on (2 families, WIND and DPO at their game-scale defaults): one job
+    per family, its curves and runs traced into the report's game table and figures."""
+    R = smoke
+    runs = pd.concat([pd.read_csv(R / f"game/{fam}/runs.csv") for fam in ("bt", "cyclic")])
+    curves = pd.read_csv(R / "game/cyclic/curves.csv")
+    assert len(runs) == 2 * 2 * 2 and set(runs.algorithm) == {"wind", "dpo"}
+    assert set(curves.iteration) == {0, 1, 2, 3} and (curves.gap >= -1e-12).all()
+    assert (runs[runs.algorithm == "wind"].tau_own == 0.1).all()   # game-scale default, not the LLM study's
+    table = pd.read_csv(R / "report/game.csv")
+    assert len(table) == 4 and set(table.seeds) == {2}
+    md = (R / "report/comparison.md").read_text()
+    assert "## Preference games (exact gaps)" in md and "### cyclic" in md
+    assert (R / "report/figures/game_cyclic.png").stat().st_size > 0
+    assert (R / "benchmarks/game/bt.tsv").exists()

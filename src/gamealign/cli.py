@@ -237,8 +237,23 @@ def cmd_report(a):
         scores.append({"seed": int(seed) if seed else None, "algorithm": algo, "round": int(rnd), "benchmark": bench,
                        "path": path})
     prov = {**git_commit(), "config_hash": config_hash(a.config)}
-    df = write_report(models, scores, a.out_dir, a.config, prov)
+    df = write_report(models, scores, a.out_dir, a.config, prov, a.game or None)
     print(df.to_string(index=False))
+
+
+def cmd_game(a):
+    import pandas as pd
+    import torch
+
+    from .games import run_family
+    from .io import atomic_path
+
+    torch.set_num_threads(1)   # [C, n] tensors: thread start-up costs more than the arithmetic
+    curves, runs = run_family(a.params, a.family, seed=a.seed)
+    with atomic_path(a.out_dir, is_dir=True) as tmp:
+        pd.DataFrame(curves).to_csv(tmp / "curves.csv", index=False, float_format="%.8g")
+        pd.DataFrame(runs).to_csv(tmp / "runs.csv", index=False, float_format="%.8g")
+    print(pd.DataFrame(runs).groupby("algorithm", sort=False)[["final_gap", "judge_calls_to_threshold"]].median())
 
 
 def cmd_timings(a):
@@ -418,8 +433,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--score", action="append", required=True,
                    help="SEED::ALGO::ROUND::BENCHMARK::SCORE_JSON (SEED empty for the shared SFT model)")
     s.add_argument("--config", type=_json, required=True, help="the whole resolved config (for its hash)")
+    s.add_argument("--game", action="append", default=[], help="a preference-game family's output folder (gamealign game)")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("game", help="the preference-game track on one family: every algorithm x seed, exact gaps")
+    s.add_argument("--family", required=True, choices=["bt", "general", "cyclic"])
+    s.add_argument("--params", type=_json, required=True, help="the config's game section (JSON)")
+    s.add_argument("--seed", type=int, default=0, help="study.seed: the games and runs derive their seeds from it")
+    s.add_argument("--out-dir", required=True, help="writes curves.csv (every iteration) and runs.csv (every run)")
+    s.set_defaults(func=cmd_game)
     return ap
 
 

@@ -67,10 +67,18 @@ def validate_config(config: dict, schema: dict | None = None, check_paths: bool 
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a mapping, got {type(config).__name__}")
     schema = schema or load_schema()
+    # game.algorithms: an hparam the user leaves out takes the game-scale default (schema game.algorithms.default),
+    # not the LLM study's (SPPO's η = 1000 is for sequence log-probs, not for P ∈ [0, 1])
+    game_given = {a: dict(hp or {}) for a, hp in ((config.get("game") or {}).get("algorithms") or {}).items()} \
+        if isinstance((config.get("game") or {}).get("algorithms"), dict) else None
     validator = _DefaultFillingValidator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError(_describe(errors[0]))
+    if game_given is not None:
+        game_defaults = schema["properties"]["game"]["properties"]["algorithms"]["default"]
+        for algo, hp in game_given.items():
+            config["game"]["algorithms"][algo] = {**config["game"]["algorithms"][algo], **game_defaults.get(algo, {}), **hp}
     # evaluation.judge, when given, is a whole judge section: the same schema (and defaults) as `judge`
     eval_judge = config["evaluation"].get("judge")
     if eval_judge is not None:
@@ -93,10 +101,14 @@ def _check_combinations(config: dict) -> None:
     if train["batch_size"] % train["num_processes"]:
         raise ConfigError(f"config key 'train.batch_size': {train['batch_size']} is not a multiple of "
                           f"train.num_processes ({train['num_processes']})")
-    wind = config["algorithms"].get("wind")
-    if wind is not None and wind["eta"] * wind["beta"] > 1:
-        raise ConfigError(f"config key 'algorithms.wind.eta': η·β = {wind['eta']} × {wind['beta']} = "
-                          f"{wind['eta'] * wind['beta']:g} > 1; WIND's update π_t^(1−ηβ) π_ref^(ηβ) needs ηβ ≤ 1")
+    for section in ("algorithms", "game.algorithms"):
+        wind = (config["game"]["algorithms"] if section == "game.algorithms" else config["algorithms"]).get("wind")
+        if wind is not None and wind["eta"] * wind["beta"] > 1:
+            raise ConfigError(f"config key '{section}.wind.eta': η·β = {wind['eta']} × {wind['beta']} = "
+                              f"{wind['eta'] * wind['beta']:g} > 1; WIND's update π_t^(1−ηβ) π_ref^(ηβ) needs ηβ ≤ 1")
+    game = config["game"]
+    if game["enabled"] and "cyclic" in game["families"] and game["responses"] % 2 == 0:
+        raise ConfigError(f"config key 'game.responses': the cyclic family needs an odd number, got {game['responses']}")
     _check_judge(config["judge"], "judge")
     if config["evaluation"].get("judge") is not None:
         _check_judge(config["evaluation"]["judge"], "evaluation.judge")

@@ -302,8 +302,51 @@ def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:
     return lines + [md_table(shown), "", "![leaderboard average vs round](figures/open_llm_vs_round.png)", ""]
 
 
+def _game_section(game_dirs: list[str], config: dict, tmp: Path) -> list[str]:
+    """The preference-game track: per family, the judge calls and samples to a settled gap (game.csv) and the
+    gap curves (figures/game_<family>.png), read from each family's runs.csv / curves.csv."""
+    from .games import plot_family, threshold_table
+
+    runs = pd.concat([pd.read_csv(Path(d) / "runs.csv") for d in game_dirs], ignore_index=True)
+    table = threshold_table(runs)
+    table.to_csv(tmp / "game.csv", index=False, float_format="%.6g")
+    g = config["game"]
+    per_iter = runs.assign(per_iter=runs.judge_calls_total / g["iterations"]).groupby("algorithm", sort=False).per_iter.mean()
+    md = ["## Preference games (exact gaps)", "",
+          f"The algorithms' own comparison plans, example building and losses on synthetic games "
+          f"(`gamealign.games`): {g['contexts']} contexts × {g['responses']} responses per game, π_ref {g['ref']}, "
+          f"{g['iterations']} iterations of K = {g['k']} samples × {g['groups_per_context']} groups per context from "
+          f"π_t, one Bernoulli judge label per comparison a plan reads, the loss minimised on a tabular softmax "
+          f"policy (L-BFGS, ≤ {g['max_iter']} iterations a round); {g['seeds']} seeded games per family, the same "
+          f"games for every algorithm. Judge calls per iteration (mean over games): "
+          + ", ".join(f"{a} {v:.0f}" for a, v in per_iter.items()) + ".", "",
+          f"`gap`: the exact duality gap of the KL(π_ref)-regularised game at the algorithm's own τ (`tau_own`: "
+          f"INPO ρη, WIND β, IPO τ, DPO/SPAC β), and the unregularised exploitability max_y P(y ≻ π) − ½ where "
+          f"τ = 0 (SPPO, iterative DPO, BoN: anchored to π_t, not π_ref), mean over contexts. A run has *settled* "
+          f"when its gap goes below {g['threshold']:g} and stays below to the last iteration; `judge_calls_median` "
+          f"and `samples_median`: median over games of the cumulative count at that iteration, 95% bootstrap CI "
+          f"over games, ∞ = not settled (so a median of ∞: most games never settled). Files: `game.csv`, and "
+          f"`results/game/<family>/curves.csv` (every iteration) and `runs.csv` (every run).", ""]
+    for fam, d in table.groupby("family", sort=False):
+        cols = ["algorithm", "tau_own", "settled", "judge_calls_median", "judge_calls_ci_low", "judge_calls_ci_high",
+                "samples_median", "samples_ci_low", "samples_ci_high", "final_gap_mean", "final_exploitability_mean"]
+        md += [f"### {fam}", "", md_table(d[cols]), ""]
+        wind = d[d.algorithm == "wind"]
+        others = [(a, d[d.algorithm == a]) for a in ("sppo", "bon_distill") if (d.algorithm == a).any()]
+        if len(wind) and others:
+            w = wind.iloc[0]
+            parts = [f"{a}: {o.iloc[0].judge_calls_median:.0f} [{o.iloc[0].judge_calls_ci_low:.0f}, "
+                     f"{o.iloc[0].judge_calls_ci_high:.0f}]" for a, o in others]
+            md += [f"WIND settled with {w.judge_calls_median:.0f} judge calls [{w.judge_calls_ci_low:.0f}, "
+                   f"{w.judge_calls_ci_high:.0f}] (median, 95% CI); " + "; ".join(parts) + ".", ""]
+        curves = pd.concat([pd.read_csv(Path(x) / "curves.csv") for x in game_dirs], ignore_index=True)
+        plot_family(curves[curves.family == fam], fam, tmp / "figures" / f"game_{fam}.png")
+        md += [f"![gap vs judge calls and samples, {fam}](figures/game_{fam}.png)", ""]
+    return md
+
+
 def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
-                 provenance: dict) -> pd.DataFrame:
+                 provenance: dict, game_dirs: list[str] | None = None) -> pd.DataFrame:
     lb_scores = [s for s in scores if s["benchmark"] == "open_llm"]
     if_scores = [s for s in scores if s["benchmark"] == "ifeval"]
     per_seed = collect(models, [s for s in scores if s["benchmark"] not in ("open_llm", "ifeval")])
@@ -384,8 +427,10 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
                                           for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
         md += [md_table(eff), "",
                "![win rate vs samples](figures/winrate_vs_samples.png)", "",
-               "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", "",
-               "---",
+               "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", ""]
+        if game_dirs:
+            md += _game_section(game_dirs, config, tmp)
+        md += ["---",
                f"Generated from commit `{provenance.get('commit')}`{' (dirty tree)' if provenance.get('dirty') else ''}, "
                f"config hash `{provenance.get('config_hash', '')[:16]}`."]
         (tmp / "comparison.md").write_text("\n".join(md) + "\n")

@@ -9,7 +9,7 @@ against (tests/test_tabular.py).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import logsumexp, xlogy
 
 
 def normalize_log(logits: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ def duality_gap(pi, P, pi_ref, tau):
     + 2τ KL(π‖π_ref) ≥ 0, with equality exactly at the regularised Nash equilibrium.
     """
     w = win_rate(P, pi)
-    kl = float(np.sum(pi * (np.log(pi) - np.log(pi_ref))))
+    kl = float(np.sum(xlogy(pi, pi) - xlogy(pi, pi_ref)))   # 0 log 0 = 0: a policy may put no mass on a response
     best = tau * logsumexp(w / tau, b=pi_ref)
     worst = -tau * logsumexp(-(1.0 - w) / tau, b=pi_ref)
     return float(best - worst + 2 * tau * kl)

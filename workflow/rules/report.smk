@@ -20,13 +20,15 @@ def report_args():
     for m, bench, path in report_scores():
         rep, algo, rnd = split_model_id(m)
         scores.append(f"{rep_seed(rep) if m != 'sft' else ''}::{algo}::{rnd}::{bench}::{path}")
-    return " ".join([f"--model {m}" for m in models] + [f"--score {s}" for s in scores])
+    games = [f"--game {game_dir(fam)}" for fam in GAME_FAMILIES]
+    return " ".join([f"--model {m}" for m in models] + [f"--score {s}" for s in scores] + games)
 
 
 rule report:
     input:
         scores=[path for _, _, path in report_scores()],
         models=[model_dir(rep, a, r) for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)],
+        games=[f"{game_dir(fam)}/{name}.csv" for fam in GAME_FAMILIES for name in ("curves", "runs")],
     output:
         md=f"{R}/report/comparison.md",
         csv=report(f"{R}/report/comparison.csv", caption="../report/tables.rst", category="Tables"),

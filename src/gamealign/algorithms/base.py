@@ -15,7 +15,9 @@ Batch tensors seen by `loss` (B examples, n responses each, in the order of `Exa
   ref   [B, n]  log π_ref(y|x)      (if "ref" in frozen)
   prev  [B, n]  log π_t(y|x)        (if "prev" in frozen)
   ntok  [B, n]  response token counts
-  plus one [B] or [B, n] tensor per key of `Example.fields`.
+  plus one [B] or [B, n] tensor per key of `Example.fields`, and optionally
+  weight [B]    example weights (the preference-game track's exact mode weighs each enumerated
+                sample-and-label outcome by its probability); absent, every example counts once.
 """
 
 from __future__ import annotations
@@ -117,6 +119,12 @@ class Algorithm(abc.ABC):
     @abc.abstractmethod
     def loss(self, batch: dict):
         """(mean loss, metrics dict) from the batch tensors described in the module docstring."""
+
+
+def batch_mean(per, batch: dict):
+    """The batch loss from per-example losses: their mean, or their weighted mean when the batch has `weight`."""
+    w = batch.get("weight")
+    return per.mean() if w is None else (per * w).sum() / w.sum()
 
 
 REGISTRY: dict[str, type[Algorithm]] = {}

@@ -9,7 +9,7 @@ Exact tabular target under Bradley–Terry data: π ∝ π_ref exp(r/β).
 
 from __future__ import annotations
 
-from .base import Algorithm, best_worst_examples, register
+from .base import Algorithm, batch_mean, best_worst_examples, register
 
 
 def dpo_loss(logp_w, logp_l, ref_w, ref_l, beta: float):
@@ -33,4 +33,4 @@ class DPO(Algorithm):
         lp, ref = batch["logp"], batch["ref"]
         per, h = dpo_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], beta)
         acc = (h > 0).float().mean()
-        return per.mean(), {"margin": h.mean().item(), "reward_acc": acc.item()}
+        return batch_mean(per, batch), {"margin": h.mean().item(), "reward_acc": acc.item()}

@@ -15,7 +15,7 @@ only its matches); no win-rate estimation. `pairs: best_worst` picks by K-sample
 
 from __future__ import annotations
 
-from .base import Algorithm, Example, best_worst, register, tournament
+from .base import Algorithm, Example, batch_mean, best_worst, register, tournament
 
 
 def inpo_loss(logp_w, logp_l, ref_w, ref_l, prev_w, prev_l, eta: float, rho: float):
@@ -47,4 +47,4 @@ class INPO(Algorithm):
         lp, ref, prev = batch["logp"], batch["ref"], batch["prev"]
         per, h = inpo_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], prev[:, 0], prev[:, 1],
                            self.hparams["eta"], self.hparams["rho"])
-        return per.mean(), {"margin": h.mean().item()}
+        return batch_mean(per, batch), {"margin": h.mean().item()}

@@ -14,7 +14,7 @@ the default keeps the paper's sequence log-probs.
 
 from __future__ import annotations
 
-from .base import Algorithm, best_worst_examples, register
+from .base import Algorithm, batch_mean, best_worst_examples, register
 
 
 def ipo_loss(logp_w, logp_l, ref_w, ref_l, tau: float):
@@ -37,4 +37,4 @@ class IPO(Algorithm):
             n = batch["ntok"].clamp_min(1)
             lp, ref = lp / n, ref / n
         per, h = ipo_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], self.hparams["tau"])
-        return per.mean(), {"margin": h.mean().item()}
+        return batch_mean(per, batch), {"margin": h.mean().item()}

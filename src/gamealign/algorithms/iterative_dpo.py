@@ -11,7 +11,7 @@ a Bradley–Terry/reward view of the preferences). Defaults β = 0.1, K = 4, ε 
 
 from __future__ import annotations
 
-from .base import Algorithm, best_worst_examples, register
+from .base import Algorithm, batch_mean, best_worst_examples, register
 
 
 def iterative_dpo_loss(logp_w, logp_l, prev_w, prev_l, beta: float, label_smoothing: float):
@@ -34,4 +34,4 @@ class IterativeDPO(Algorithm):
         lp, prev = batch["logp"], batch["prev"]
         per, h = iterative_dpo_loss(lp[:, 0], lp[:, 1], prev[:, 0], prev[:, 1], self.hparams["beta"],
                                     self.hparams["label_smoothing"])
-        return per.mean(), {"margin": h.mean().item(), "reward_acc": (h > 0).float().mean().item()}
+        return batch_mean(per, batch), {"margin": h.mean().item(), "reward_acc": (h > 0).float().mean().item()}

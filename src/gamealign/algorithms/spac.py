@@ -15,7 +15,7 @@ against that critic. Needs no new annotations: each round samples y' from π_t o
 
 from __future__ import annotations
 
-from .base import Algorithm, Example, best_worst, register
+from .base import Algorithm, Example, batch_mean, best_worst, register
 
 
 def spac_loss(logp, ref, beta: float, lam: float):
@@ -53,4 +53,4 @@ class SPAC(Algorithm):
 
     def loss(self, batch):
         per, m = spac_loss(batch["logp"], batch["ref"], self.hparams["beta"], self.hparams["lam"])
-        return per.mean(), {"margin": m.mean().item()}
+        return batch_mean(per, batch), {"margin": m.mean().item()}

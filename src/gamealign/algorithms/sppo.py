@@ -13,7 +13,7 @@ log-partition, log Z ≈ η/2). Defaults η = 1/β = 1000 (β = 0.001), K = 5.
 
 from __future__ import annotations
 
-from .base import Algorithm, Example, best_worst, register
+from .base import Algorithm, Example, batch_mean, best_worst, register
 
 
 def sppo_loss(logp, prev, win_rate, eta: float):
@@ -39,4 +39,4 @@ class SPPO(Algorithm):
 
     def loss(self, batch):
         per = sppo_loss(batch["logp"], batch["prev"], batch["win_rate"], self.hparams["eta"])
-        return per.mean(), {"logratio_w": (batch["logp"] - batch["prev"])[:, 0].mean().item()}
+        return batch_mean(per, batch), {"logratio_w": (batch["logp"] - batch["prev"])[:, 0].mean().item()}

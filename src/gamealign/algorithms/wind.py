@@ -20,7 +20,7 @@ used in exactly one comparison.
 
 from __future__ import annotations
 
-from .base import Algorithm, Example, disjoint_pairs, register
+from .base import Algorithm, Example, batch_mean, disjoint_pairs, register
 
 
 def wind_loss(logp_w, logp_l, ref_w, ref_l, prev_w, prev_l, eta: float, beta: float):
@@ -51,4 +51,4 @@ class WIND(Algorithm):
         lp, ref, prev = batch["logp"], batch["ref"], batch["prev"]
         per, h = wind_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], prev[:, 0], prev[:, 1],
                            self.hparams["eta"], self.hparams["beta"])
-        return per.mean(), {"margin": h.mean().item()}
+        return batch_mean(per, batch), {"margin": h.mean().item()}
