@@ -26,13 +26,31 @@ def gamealign(*args: str) -> None:
         raise SystemExit(f"gamealign {args[0]} failed:\n{proc.stderr[-3000:]}")
 
 
+def round1(a, cfg, w: Path, js, sample: list[str], seed: int) -> None:
+    """Prompts, round-1 samples of the SFT model and their annotation, and the SFT model's validation answers."""
+    from gamealign.config import derive_seed
+
+    gamealign("prompts", "--params", js(cfg["prompts"]), "--rounds", str(cfg["study"]["rounds"]),
+              "--seed", str(derive_seed(seed, "prompts")), "--out-dir", str(w / "prompts"))
+    gamealign("sample", "--model", a.sft, "--prompts", str(w / "prompts/train_r1.jsonl"), "--out", str(w / "samples.jsonl"),
+              "--stats", str(w / "samples.stats.json"), "--params", js(cfg["sampling"]),
+              "--seed", str(derive_seed(seed, "sample", "shared", 1)), *sample)
+    gamealign("annotate", "--prompts", str(w / "prompts/train_r1.jsonl"), "--samples", str(w / "samples.jsonl"),
+              "--out", str(w / "prefs.parquet"), "--stats", str(w / "prefs.stats.json"), "--judge", js(cfg["judge"]),
+              "--cache", str(w / "judge.sqlite"), "--truncated", cfg["sampling"]["truncated"])
+    gamealign("sample", "--greedy", "--model", a.sft, "--prompts", str(w / "prompts/validation.jsonl"),
+              "--out", str(w / "sft_validation.jsonl"), "--params", js(cfg["evaluation"]), *sample)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="config.yaml")
     ap.add_argument("--sft", required=True, help="the study's SFT model folder (prepare-sft output)")
     ap.add_argument("--algos", nargs="+", default=["dpo"])
     ap.add_argument("--lrs", nargs="+", type=float, required=True)
-    ap.add_argument("--work", default="results-sweep")
+    ap.add_argument("--work", default="results-sweep",
+                    help="scratch folder; reused, it keeps the round-1 data and SFT answers made with the same settings")
+    ap.add_argument("--tag", default="", help="suffix of the run folders (a variant config's runs beside another's)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -46,25 +64,24 @@ def main():
     w.mkdir(parents=True, exist_ok=True)
     js = lambda obj: json.dumps(obj, sort_keys=True)  # noqa: E731
     sample = ["--backend", cfg["sampling"]["backend"], "--threads", threads]
-    gamealign("prompts", "--params", js(cfg["prompts"]), "--rounds", str(cfg["study"]["rounds"]),
-              "--seed", str(derive_seed(seed, "prompts")), "--out-dir", str(w / "prompts"))
-    gamealign("sample", "--model", a.sft, "--prompts", str(w / "prompts/train_r1.jsonl"), "--out", str(w / "samples.jsonl"),
-              "--stats", str(w / "samples.stats.json"), "--params", js(cfg["sampling"]),
-              "--seed", str(derive_seed(seed, "sample", "shared", 1)), *sample)
-    gamealign("annotate", "--prompts", str(w / "prompts/train_r1.jsonl"), "--samples", str(w / "samples.jsonl"),
-              "--out", str(w / "prefs.parquet"), "--stats", str(w / "prefs.stats.json"), "--judge", js(cfg["judge"]),
-              "--cache", str(w / "judge.sqlite"), "--truncated", cfg["sampling"]["truncated"])
+    # --work reused: the round-1 data and the SFT answers are kept when they came from the same settings
+    stamp = js({k: cfg[k] for k in ("prompts", "sampling", "judge", "evaluation")} | {"seed": seed, "sft": a.sft})
+    if (w / "stamp.json").exists() and (w / "stamp.json").read_text() == stamp and (w / "sft_validation.jsonl").exists():
+        print(f"reusing the round-1 data and SFT answers in {w}", flush=True)
+    else:
+        (w / "stamp.json").unlink(missing_ok=True)
+        round1(a, cfg, w, js, sample, seed)
+        (w / "stamp.json").write_text(stamp)
     val = str(w / "prompts/validation.jsonl")
 
     def answers(model: str, out: Path) -> None:
         gamealign("sample", "--greedy", "--model", model, "--prompts", val, "--out", str(out),
                   "--params", js(cfg["evaluation"]), *sample)
 
-    answers(a.sft, w / "sft_validation.jsonl")
     rows = []
     for algo in a.algos:
         for lr in a.lrs:
-            run = w / f"{algo}_lr{lr:g}"
+            run = w / f"{algo}_lr{lr:g}{a.tag}"
             t0 = time.time()
             gamealign("train", "--algorithm", algo, "--hparams", js(cfg["algorithms"][algo]),
                       "--train", js({**cfg["train"], "lr": lr}), "--init-model", a.sft, "--ref-model", a.sft,
@@ -84,7 +101,7 @@ def main():
             wr = json.loads((run / "winrate.json").read_text())
             ife = json.loads((run / "ifeval.json").read_text())
             man = json.loads((run / "model/manifest.json").read_text())
-            rows.append({"algorithm": algo, "lr": lr, "win_rate": round(wr["win_rate"], 3),
+            rows.append({"algorithm": algo, "hparams": cfg["algorithms"][algo], "lr": lr, "win_rate": round(wr["win_rate"], 3),
                          "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
                          "ifeval_prompt_level": round(ife["prompt_level"], 3), "final_loss": man["final_loss"],
                          "train_steps": man["counts"]["train_steps"], "seconds": round(time.time() - t0, 1)})

@@ -197,3 +197,29 @@ def test_study_seeds_name_the_key_and_default_to_the_one_seed(repo):
         cfg["study"]["seeds"] = bad
         with pytest.raises(ConfigError, match="study.seeds"):
             validate_config(cfg)
+
+
+def test_runtime_knobs_split_off_and_merge_back():
+    from gamealign.config import RUNTIME_KEYS, merge_runtime, split_runtime
+    cfg = validate_config({}, check_paths=False)
+    for section in RUNTIME_KEYS:
+        det, rt = split_runtime(section, cfg[section])
+        assert rt and merge_runtime(det, rt) == cfg[section]
+    det, rt = split_runtime("judge", cfg["judge"])
+    assert rt == {"http": {k: cfg["judge"]["http"][k] for k in ("timeout_s", "max_retries", "backoff_s", "api_key_env")}}
+    assert "timeout_s" not in det["http"] and det["http"]["base_url"] == cfg["judge"]["http"]["base_url"]
+    assert det["name"] == cfg["judge"]["name"] and "checkpoint_every" not in split_runtime("train", cfg["train"])[0]
+    assert split_runtime("prompts", cfg["prompts"]) == (cfg["prompts"], {})
+
+
+def test_the_cli_takes_its_defaults_from_the_schema():
+    from gamealign.cli import build_parser
+    from gamealign.config import fill_section, schema_default
+    a = build_parser().parse_args(["sample", "--model", "m", "--prompts", "p", "--out", "o", "--params", "{}"])
+    assert a.backend == schema_default("sampling.backend") == "auto"
+    assert a.gpu_memory_utilization == schema_default("sampling.gpu_memory_utilization")
+    filled = fill_section("sampling", {"k": 2})
+    assert filled["k"] == 2 and filled["temperature"] == schema_default("sampling.temperature")
+    assert filled["top_p"] == schema_default("sampling.top_p")
+    with pytest.raises(ConfigError, match="sampling.temperatur"):
+        fill_section("sampling", {"temperatur": 0.5})

@@ -259,3 +259,34 @@ def test_the_preference_game_track_runs_in_the_dag_and_reaches_the_report(smoke)
     assert "## Preference games (exact gaps)" in md and "### cyclic" in md
     assert (R / "report/figures/game_cyclic.png").stat().st_size > 0
     assert (R / "benchmarks/game/bt.tsv").exists()
+
+
+def _dry_run_with(proj, env, tmp_path, name, edit):
+    """`snakemake -n` of the finished smoke study under a config edited by `edit`: the rules it would run."""
+    import yaml
+    cfg = yaml.safe_load((proj / "configs/smoke.yaml").read_text())
+    edit(cfg)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))   # the algorithms keep their order (the report's rows)
+    proc = subprocess.run([snakemake_bin(), "-n", "--cores", "2", "--configfile", str(path)], cwd=proj, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    return set(re.findall(r"^rule (\w+):", out, re.M)), out
+
+
+def test_runtime_knobs_rerun_nothing_and_a_result_setting_reruns_its_stage(smoke_project, env, tmp_path):
+    """Params hold exactly what determines a rule's outputs: the HTTP judge's timeout and the checkpoint cadence
+    change no result (nothing to rerun); the sampling temperature changes the samples and everything downstream."""
+    def knobs(cfg):
+        cfg.setdefault("judge", {}).setdefault("http", {})["timeout_s"] = 7
+        cfg["train"]["checkpoint_every"] = 3
+        cfg["sampling"]["gpu_memory_utilization"] = 0.5
+    rules, out = _dry_run_with(smoke_project, env, tmp_path, "knobs", knobs)
+    assert rules == set() and "Nothing to be done" in out, out[-3000:]
+
+    def temperature(cfg):
+        cfg["sampling"]["temperature"] = 0.7
+    rules, out = _dry_run_with(smoke_project, env, tmp_path, "temperature", temperature)
+    assert {"sample", "annotate", "train", "eval_generate", "report"} <= rules, out[-3000:]
+    assert not {"prepare_sft", "prompts", "game"} & rules

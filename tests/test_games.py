@@ -159,3 +159,14 @@ def test_threshold_table_medians_count_unsettled_runs_as_never():
     t = G.threshold_table(runs).set_index("algorithm")
     assert t.loc["a", "judge_calls_median"] == 200 and t.loc["a", "settled"] == "2/3"
     assert t.loc["b", "judge_calls_median"] == np.inf and t.loc["b", "settled"] == "1/3"
+
+
+def test_with_k2_inpo_and_wind_with_the_same_step_are_the_same_run():
+    """At K = 2 INPO's tournament is one match and WIND's plan one pair: with the same closed-form step (ρ = ηβ,
+    1/η_INPO = η_WIND) the two read the same labels, build the same examples and follow the same trajectory."""
+    game = G.make_game("cyclic", contexts=2, n=5, seed=8)
+    kw = dict(iterations=4, k=2, groups_per_context=32, seed=5)
+    inpo = G.run("inpo", {"eta": 1.0, "rho": 0.1}, game, **kw)
+    wind = G.run("wind", {"eta": 1.0, "beta": 0.1}, game, **kw)
+    for a, b in zip(inpo, wind):
+        assert a["judge_calls_cum"] == b["judge_calls_cum"] and a["gap"] == pytest.approx(b["gap"], abs=1e-6)

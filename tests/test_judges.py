@@ -195,3 +195,19 @@ def test_plans_under_drop_see_only_finished_responses_and_lose_decides_without_t
     get_algorithm("wind", {"eta": 1.0, "beta": 0.1}).build_examples([g], random.Random(0))
     assert g.comparisons_read(rule_decided=True) == len(judge.asked) == stats["judge_calls"]
     assert g.comparisons_read() - g.comparisons_read(rule_decided=True) == stats["truncated_rule_pairs"]
+
+
+def test_the_cache_key_covers_everything_that_determines_an_answer():
+    """The panel reads a prompt's meta (constraints, topic): the same text with other constraints is another
+    question. The HTTP judge's endpoint is part of its identity."""
+    from gamealign.judges import JudgeCache
+    from gamealign.judges.http_judge import HTTPJudge
+    msgs = [{"role": "user", "content": "Say hi."}]
+    p1 = {"id": "x", "messages": msgs, "meta": {"constraints": [{"type": "lowercase"}]}}
+    p2 = {"id": "x", "messages": msgs, "meta": {"constraints": [{"type": "title"}]}}
+    ident = {"name": "panel", "criteria": ["constraints"], "version": 1}
+    assert JudgeCache.key(ident, p1, "a", "b") != JudgeCache.key(ident, p2, "a", "b")
+    assert JudgeCache.key(ident, p1, "a", "b") == JudgeCache.key(ident, dict(p1), "a", "b")
+    one, two = HTTPJudge(base_url="http://a:1/v1"), HTTPJudge(base_url="http://b:2/v1")
+    assert one.identity() != two.identity()
+    assert HTTPJudge(base_url="http://a:1/v1", timeout_s=5).identity() == one.identity()

@@ -50,14 +50,15 @@ def cmd_prompts(a):
 
 
 def cmd_sample(a):
+    from .config import fill_section
     from .io import read_jsonl, write_json, write_jsonl
     from .sampling_vllm import resolve_backend
 
     _threads(a.threads)
     prompts = read_jsonl(a.prompts, required=("id", "messages"))
-    p = a.params
+    p = fill_section("evaluation" if a.greedy else "sampling", a.params)   # the schema's defaults, no others
     backend = resolve_backend(a.backend)
-    common = dict(temperature=p.get("temperature", 1.0), top_p=p.get("top_p", 1.0),
+    common = dict(temperature=0.0 if a.greedy else p["temperature"], top_p=1.0 if a.greedy else p["top_p"],
                   max_new_tokens=p["max_new_tokens"], seed=a.seed, greedy=a.greedy, system_prompt=a.system_prompt)
     k = 1 if a.greedy else p["k"]
     if backend == "vllm":
@@ -282,6 +283,8 @@ def cmd_check_artifacts(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .config import schema_default
+
     ap = argparse.ArgumentParser(prog="gamealign", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -305,10 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_prompts)
 
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
-    s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "ct2", "vllm"], default="hf",
-                   help="auto: vLLM where importable with a GPU, else HF transformers")
-    s.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM tensor parallelism")
-    s.add_argument("--gpu-memory-utilization", type=float, default=0.85, help="vLLM's share of GPU memory")
+    s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "ct2", "vllm"],
+                   default=schema_default("sampling.backend"),
+                   help="auto: vLLM where importable with a GPU, CTranslate2 on CPU, else HF transformers")
+    s.add_argument("--tensor-parallel-size", type=int, default=schema_default("sampling.tensor_parallel_size"),
+                   help="vLLM tensor parallelism")
+    s.add_argument("--gpu-memory-utilization", type=float, default=schema_default("sampling.gpu_memory_utilization"),
+                   help="vLLM's share of GPU memory")
     s.add_argument("--model", required=True)
     s.add_argument("--prompts", required=True)
     s.add_argument("--out", required=True)
@@ -326,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--stats", required=True)
     s.add_argument("--judge", type=_json, required=True, help="the config's `judge` section")
+    s.add_argument("--runtime", type=_json, help="runtime knobs of --judge (gamealign.config.RUNTIME_KEYS), merged into it")
+    s.set_defaults(runtime_into="judge")
     s.add_argument("--cache", help="sqlite judge cache (content-hash keyed)")
     s.add_argument("--truncated", choices=["keep", "drop", "lose"], default="keep",
                    help="sampling.truncated: what judging does with a response cut at max_new_tokens")
@@ -338,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--algorithm", required=True)
     s.add_argument("--hparams", type=_json, required=True)
     s.add_argument("--train", type=_json, required=True, help="the config's `train` section")
+    s.add_argument("--runtime", type=_json, help="runtime knobs of --train (gamealign.config.RUNTIME_KEYS), merged into it")
+    s.set_defaults(runtime_into="train")
     s.add_argument("--init-model", required=True)
     s.add_argument("--ref-model", required=True)
     s.add_argument("--prompts", required=True)
@@ -362,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--candidate", required=True)
     s.add_argument("--baseline", required=True)
     s.add_argument("--judge", type=_json, required=True)
+    s.add_argument("--runtime", type=_json, help="runtime knobs of --judge (gamealign.config.RUNTIME_KEYS), merged into it")
+    s.set_defaults(runtime_into="judge")
     s.add_argument("--out", required=True)
     s.add_argument("--judgments", required=True)
     s.add_argument("--cache")
@@ -408,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", required=True)
     s.add_argument("--reference-name", required=True)
     s.add_argument("--judge", type=_json, required=True)
+    s.add_argument("--runtime", type=_json, help="runtime knobs of --judge (gamealign.config.RUNTIME_KEYS), merged into it")
+    s.set_defaults(runtime_into="judge")
     s.add_argument("--params", type=_json, required=True, help="the config's `evaluation` section")
     s.add_argument("--out", required=True)
     s.add_argument("--judgments", required=True)
@@ -449,11 +463,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
-    from .config import ConfigError
+    from .config import ConfigError, merge_runtime
     from .io import DataError
     from .judges.base import JudgeInputError, JudgeServiceError
     from .sampling_vllm import BackendUnavailable
 
+    if getattr(args, "runtime", None):   # the rules pass runtime knobs apart from what determines the outputs
+        setattr(args, args.runtime_into, merge_runtime(getattr(args, args.runtime_into), args.runtime))
     try:
         args.func(args)
     except (ConfigError, DataError, JudgeInputError, JudgeServiceError, FileNotFoundError, BackendUnavailable) as exc:

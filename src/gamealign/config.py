@@ -114,6 +114,67 @@ def _check_combinations(config: dict) -> None:
         _check_judge(config["evaluation"]["judge"], "evaluation.judge")
 
 
+def schema_default(dotted: str):
+    """The schema's default of a setting, e.g. "sampling.backend" (the CLI takes its defaults from here only)."""
+    node = load_schema()
+    for part in dotted.split("."):
+        node = node["properties"][part]
+    return copy.deepcopy(node["default"])
+
+
+def fill_section(section: str, values: dict) -> dict:
+    """A copy of config section `section` with the schema's defaults filled in; ConfigError names a bad key."""
+    schema = load_schema()["properties"][section]
+    out = copy.deepcopy(values)
+    errors = sorted(_DefaultFillingValidator(schema).iter_errors(out), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError(_describe(errors[0], prefix=(section,)))
+    return out
+
+
+# Settings that cannot change a result. The rules keep them out of `params` (Snakemake reruns a job whose params
+# changed) and hand them to the command separately (`--runtime`), which merges them back. Dotted: nested keys.
+RUNTIME_KEYS = {
+    "sampling": ("gpu_memory_utilization",),
+    "judge": ("http.timeout_s", "http.max_retries", "http.backoff_s", "http.api_key_env"),
+    "train": ("checkpoint_every", "logprob_chunk"),
+}
+
+
+def split_runtime(section: str, values: dict) -> tuple[dict, dict]:
+    """(what determines a stage's outputs, its runtime knobs) of config section `section` (RUNTIME_KEYS)."""
+    determining, runtime = copy.deepcopy(values), {}
+    for dotted in RUNTIME_KEYS.get(section, ()):
+        *parents, key = dotted.split(".")
+        src, dst = determining, runtime
+        for p in parents:
+            if not isinstance(src.get(p), dict):
+                break
+            src, dst = src[p], dst.setdefault(p, {})
+        else:
+            if key in src:
+                dst[key] = src.pop(key)
+    return determining, runtime
+
+
+def without_runtime(config: dict) -> dict:
+    """The whole config less its runtime knobs: what the report hashes and records (a timeout changes no result)."""
+    out = copy.deepcopy(config)
+    for section in RUNTIME_KEYS:
+        out[section] = split_runtime(section, out[section])[0]
+    if (out.get("evaluation") or {}).get("judge"):
+        out["evaluation"]["judge"] = split_runtime("judge", out["evaluation"]["judge"])[0]
+    return out
+
+
+def merge_runtime(params: dict, runtime: dict | None) -> dict:
+    """`params` with the runtime knobs of `split_runtime` put back (nested dicts merged)."""
+    out = copy.deepcopy(params)
+    for key, value in (runtime or {}).items():
+        out[key] = merge_runtime(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
+
+
 def study_seeds(config: dict) -> list[int]:
     """The replicate seeds: `study.seeds`, or [study.seed] when unset."""
     return list(config["study"].get("seeds") or [config["study"]["seed"]])

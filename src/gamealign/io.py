@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import uuid
@@ -98,8 +97,3 @@ def read_jsonl(path: str | os.PathLike, required: Iterable[str] = (), allow_empt
         raise DataError(f"{path}: file is empty (no records)")
     return rows
 
-
-def check_finite(value: float, what: str) -> float:
-    if not math.isfinite(value):
-        raise FloatingPointError(f"{what} is {value}")
-    return value

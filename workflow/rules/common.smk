@@ -2,7 +2,7 @@
 import json
 
 from gamealign.algorithms import REGISTRY
-from gamealign.config import derive_seed, evaluation_judge, replicate_dir, study_seeds
+from gamealign.config import derive_seed, evaluation_judge, replicate_dir, split_runtime, study_seeds, without_runtime
 
 R = config["study"]["results_dir"]
 ROUNDS = config["study"]["rounds"]
@@ -33,6 +33,25 @@ def rep_seed(rep):
 def jq(obj):
     """A config slice as one JSON string (pass with {params.x:q})."""
     return json.dumps(obj, sort_keys=True)
+
+
+def determining(section, values=None):
+    """The part of a config section that determines a stage's outputs: what its rules' `params` hold."""
+    return split_runtime(section, config[section] if values is None else values)[0]
+
+
+def only(values, *keys):
+    """The listed keys of a config section (those a rule's command reads)."""
+    return {k: values[k] for k in keys if k in values}
+
+
+# Runtime knobs (gamealign.config.RUNTIME_KEYS: timeouts, retries, memory fractions, checkpoint cadence) reach the
+# commands as these module-level strings, not as params: Snakemake formats shell commands with the Snakefile's
+# globals too, and a global is no rerun trigger — changing one reruns nothing.
+GPU_MEMORY = config["sampling"]["gpu_memory_utilization"]
+JUDGE_RUNTIME = jq(split_runtime("judge", config["judge"])[1])
+EVAL_JUDGE_RUNTIME = jq(split_runtime("judge", evaluation_judge(config))[1])
+TRAIN_RUNTIME = jq(split_runtime("train", config["train"])[1])
 
 
 def online(algo):
@@ -119,7 +138,7 @@ def train_launcher():
 
 
 def backend_args():
-    """The generation backend options of `gamealign sample` (sampling.backend and its vLLM settings)."""
+    """The generation backend options of `gamealign sample` that determine its output (sampling.backend, vLLM's
+    tensor parallelism); the memory fraction is a runtime knob (SAMPLING_RUNTIME)."""
     s = config["sampling"]
-    return (f"--backend {s['backend']} --tensor-parallel-size {s['tensor_parallel_size']} "
-            f"--gpu-memory-utilization {s['gpu_memory_utilization']}")
+    return f"--backend {s['backend']} --tensor-parallel-size {s['tensor_parallel_size']}"

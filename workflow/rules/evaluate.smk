@@ -26,7 +26,7 @@ rule bench_data:
         prompts=f"{R}/prompts/eval_{{bench}}.jsonl",
         reference=f"{R}/prompts/eval_{{bench}}_reference.jsonl",
     params:
-        bench=lambda w: jq(config["evaluation"][w.bench]),
+        bench=lambda w: jq(only(config["evaluation"][w.bench], "source", "path", "limit", "questions", "answers")),
     resources:
         mem_mb=2000,
     benchmark:
@@ -46,7 +46,7 @@ rule eval_generate:
         gens=f"{R}/eval/{{model_id}}/{{promptset}}_generations.jsonl",
         stats=f"{R}/eval/{{model_id}}/{{promptset}}_generations.stats.json",
     params:
-        evaluation=jq(config["evaluation"]),
+        evaluation=jq(only(config["evaluation"], "max_new_tokens", "batch_size")),
         seed=derive_seed(SEED, "eval_generate"),
         system=sys_prompt_arg(),
         backend=backend_args(),
@@ -61,7 +61,7 @@ rule eval_generate:
     shell:
         "gamealign sample --greedy --model {input.model} --prompts {input.prompts} --out {output.gens} "
         "--stats {output.stats} --params {params.evaluation:q} --seed {params.seed} {params.system} "
-        "{params.backend} --threads {threads} > {log} 2>&1"
+        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} --threads {threads} > {log} 2>&1"
 
 
 rule eval_winrate:
@@ -73,7 +73,7 @@ rule eval_winrate:
         score=f"{R}/eval/{{model_id}}/heldout_winrate.json",
         judgments=f"{R}/eval/{{model_id}}/heldout_judgments.jsonl",
     params:
-        judge=jq(evaluation_judge(config)),
+        judge=jq(determining("judge", evaluation_judge(config))),
         ci=config["evaluation"]["ci_level"],
         seed=derive_seed(SEED, "eval_winrate"),
         cache=f"{R}/cache/judge.sqlite",
@@ -85,7 +85,7 @@ rule eval_winrate:
         f"{R}/logs/eval/{{model_id}}_winrate.log",
     shell:
         "gamealign judge-eval --prompts {input.prompts} --candidate {input.candidate} "
-        "--baseline {input.baseline} --judge {params.judge:q} --out {output.score} "
+        "--baseline {input.baseline} --judge {params.judge:q} --runtime {EVAL_JUDGE_RUNTIME:q} --out {output.score} "
         "--judgments {output.judgments} --cache {params.cache} --ci-level {params.ci} "
         "--seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"
 
@@ -99,8 +99,10 @@ rule eval_score:
         score=f"{R}/eval/{{model_id}}/{{bench}}.json",
         judgments=f"{R}/eval/{{model_id}}/{{bench}}_judgments.jsonl",
     params:
-        judge=jq(evaluation_judge(config)),
-        evaluation=jq(config["evaluation"]),
+        judge=jq(determining("judge", evaluation_judge(config))),
+        # the settings of this benchmark's aggregation only (not another benchmark's)
+        evaluation=lambda w: jq({"ci_level": config["evaluation"]["ci_level"],
+                                 w.bench: only(config["evaluation"][w.bench], "lc_glm", "n_boot", "bootstrap")}),
         reference_name=lambda w: reference_for(w.bench)[1],
         seed=lambda w: derive_seed(SEED, "eval_score", w.bench),
         cache=f"{R}/cache/judge.sqlite",
@@ -113,6 +115,7 @@ rule eval_score:
     shell:
         "gamealign score --bench {wildcards.bench} --prompts {input.prompts} --candidate {input.candidate} "
         "--reference {input.reference} --reference-name {params.reference_name} --judge {params.judge:q} "
+        "--runtime {EVAL_JUDGE_RUNTIME:q} "
         "--params {params.evaluation:q} --out {output.score} --judgments {output.judgments} "
         "--cache {params.cache} --seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"
 
@@ -155,7 +158,8 @@ rule eval_leaderboard:
         samples=f"{R}/eval/{{model_id}}/open_llm_samples.jsonl",
         raw=f"{R}/eval/{{model_id}}/open_llm_lmeval.json",
     params:
-        open_llm=jq(config["evaluation"]["open_llm"]),
+        # not `models` (which models run: it changes no model's score)
+        open_llm=jq({k: v for k, v in config["evaluation"]["open_llm"].items() if k != "models"}),
         seed=derive_seed(SEED, "eval_leaderboard"),
     threads: THREADS
     resources:

@@ -36,7 +36,7 @@ rule report:
                        category="Figures"),
     params:
         args=report_args(),
-        config=jq(config),
+        config=jq(without_runtime(config)),   # what the report records and hashes: no runtime knobs
         out_dir=f"{R}/report",
     resources:
         mem_mb=1000,

@@ -8,7 +8,8 @@ rule sample:
         samples=f"{R}/runs/{{rep}}{{algo}}/r{{round}}/samples.jsonl",
         stats=f"{R}/runs/{{rep}}{{algo}}/r{{round}}/samples.stats.json",
     params:
-        sampling=jq(config["sampling"]),
+        # not `truncated`: annotation and training read it, sampling does not
+        sampling=jq(only(config["sampling"], "k", "temperature", "top_p", "max_new_tokens", "batch_size")),
         seed=lambda w: derive_seed(rep_seed(w.rep), "sample", w.algo, w.round),
         system=sys_prompt_arg(),
         backend=backend_args(),
@@ -23,4 +24,4 @@ rule sample:
     shell:
         "gamealign sample --model {input.model} --prompts {input.prompts} --out {output.samples} "
         "--stats {output.stats} --params {params.sampling:q} --seed {params.seed} {params.system} "
-        "{params.backend} --threads {threads} > {log} 2>&1"
+        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} --threads {threads} > {log} 2>&1"

@@ -43,7 +43,7 @@ rule train:
         model=directory(f"{R}/runs/{{rep}}{{algo}}/r{{round}}/model"),
     params:
         hparams=lambda w: jq(config["algorithms"][w.algo]),
-        train=jq(config["train"]),
+        train=jq(determining("train")),
         seed=lambda w: derive_seed(rep_seed(w.rep), "train", w.algo, w.round),
         plan_seed=lambda w: plan_seed(w.rep, w.algo, w.round),
         truncated=config["sampling"]["truncated"],
@@ -60,6 +60,7 @@ rule train:
         f"{R}/logs/train/{{rep}}{{algo}}_r{{round}}.log",
     shell:
         "{params.launcher} train --algorithm {wildcards.algo} --hparams {params.hparams:q} --train {params.train:q} "
+        "--runtime {TRAIN_RUNTIME:q} "
         "--init-model {input.init} --ref-model {input.ref} --prompts {input.prompts} "
         "--samples {input.samples} --prefs {input.prefs} --truncated {params.truncated} --plan-seed {params.plan_seed} "
         "{params.extra} --out {output.model} --seed {params.seed} "

@@ -100,7 +100,6 @@ class Example:
 class Algorithm(abc.ABC):
     name: str = ""
     online: bool = True
-    needs_annotations: bool = True
     frozen: tuple[str, ...] = ("ref",)
     plan: str = "all"          # the comparison plan (PLANS) its example building reads
 

@@ -32,7 +32,6 @@ class SPAC(Algorithm):
     name = "spac"
     online = False           # offline pairs...
     self_play = True         # ...plus fresh unlabeled samples from π_t every round
-    needs_annotations = False
     frozen = ("ref",)
 
     def build_examples_with_offline(self, offline_groups, selfplay_groups, rng):

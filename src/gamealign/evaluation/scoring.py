@@ -9,7 +9,7 @@ Raw judgments are written next to each score; the score file names judge, baseli
 
 from __future__ import annotations
 
-from ..io import read_jsonl, write_json, write_jsonl
+from ..io import DataError, read_jsonl, write_json, write_jsonl
 from ..judges import JudgeCache, make_judge
 from . import arena_hard as AH
 from .stats import bootstrap_mean_ci, truncation_rate
@@ -23,7 +23,7 @@ def _load(prompts_path, candidate_path, reference_path):
     for path, got in ((candidate_path, cand), (reference_path, ref)):
         missing = [i for i in ids if i not in got]
         if missing:
-            raise ValueError(f"{path}: no answer for {len(missing)} prompt(s), e.g. {missing[0]}")
+            raise DataError(f"{path}: no answer for {len(missing)} prompt(s), e.g. {missing[0]}")
     return prompts, cand, ref, ids
 
 

@@ -6,7 +6,7 @@ with a percentile-bootstrap CI over prompts. The raw judgments are written next 
 
 from __future__ import annotations
 
-from ..io import read_jsonl, write_json, write_jsonl
+from ..io import DataError, read_jsonl, write_json, write_jsonl
 from .scoring import CachedJudge
 from .stats import bootstrap_mean_ci, truncation_rate
 
@@ -20,7 +20,7 @@ def judge_against_baseline(*, prompts_path, candidate_path, baseline_path, judge
     for name, got in (("candidate", cand), ("baseline", base)):
         missing = [i for i in ids if i not in got]
         if missing:
-            raise ValueError(f"{candidate_path if name == 'candidate' else baseline_path}: "
+            raise DataError(f"{candidate_path if name == 'candidate' else baseline_path}: "
                              f"no response for {len(missing)} held-out prompt(s), e.g. {missing[0]}")
     judge = CachedJudge(judge_cfg, cache_path)
     rows = [{"prompt_id": i, "p_candidate_wins": judge(prompts[i], cand[i]["text"], base[i]["text"]),

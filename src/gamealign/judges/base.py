@@ -79,7 +79,9 @@ class BothOrdersJudge(Judge):
 
 
 class JudgeCache:
-    """A sqlite table `key -> p` keyed by sha256(judge identity, prompt, a, b); safe across processes."""
+    """A sqlite table `key -> p` keyed by sha256(judge identity, prompt messages and meta, a, b); safe across
+    processes. The key holds everything that determines an answer: the panel reads the prompt's meta (its
+    constraints and topic), so two prompts with the same text and different constraints are different questions."""
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
@@ -98,7 +100,7 @@ class JudgeCache:
 
     @staticmethod
     def key(identity: dict, prompt: dict, a: str, b: str) -> str:
-        blob = json.dumps([identity, prompt["messages"], a, b], sort_keys=True, ensure_ascii=False)
+        blob = json.dumps([identity, prompt["messages"], prompt.get("meta"), a, b], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def get_many(self, keys: list[str]) -> dict[str, float]:

@@ -52,7 +52,8 @@ class HTTPJudge(BothOrdersJudge):
         self.requests = 0
 
     def identity(self) -> dict:
-        return {"name": self.name, "model": self.model, "template": TEMPLATE, "system": SYSTEM,
+        # the endpoint is part of what answers: the same model name behind two servers is two judges
+        return {"name": self.name, "url": self.url, "model": self.model, "template": TEMPLATE, "system": SYSTEM,
                 "temperature": self.temperature, "version": 1}
 
     def _post(self, body: dict) -> dict:
