@@ -206,7 +206,8 @@ def test_runtime_knobs_split_off_and_merge_back():
         det, rt = split_runtime(section, cfg[section])
         assert rt and merge_runtime(det, rt) == cfg[section]
     det, rt = split_runtime("judge", cfg["judge"])
-    assert rt == {"http": {k: cfg["judge"]["http"][k] for k in ("timeout_s", "max_retries", "backoff_s", "api_key_env")}}
+    assert rt == {"http": {k: cfg["judge"]["http"][k]
+                           for k in ("timeout_s", "max_retries", "backoff_s", "api_key_env", "concurrency")}}
     assert "timeout_s" not in det["http"] and det["http"]["base_url"] == cfg["judge"]["http"]["base_url"]
     assert det["name"] == cfg["judge"]["name"] and "checkpoint_every" not in split_runtime("train", cfg["train"])[0]
     assert split_runtime("prompts", cfg["prompts"]) == (cfg["prompts"], {})
@@ -223,3 +224,21 @@ def test_the_cli_takes_its_defaults_from_the_schema():
     assert filled["top_p"] == schema_default("sampling.top_p")
     with pytest.raises(ConfigError, match="sampling.temperatur"):
         fill_section("sampling", {"temperatur": 0.5})
+
+
+def test_a_lora_config_dry_runs_through_the_slurm_profile(repo, env, tmp_path):
+    """train.peft at paper scale: the SLURM profile plans it, and the train jobs get the adapter settings."""
+    from conftest import snakemake_bin
+
+    cfg = yaml.safe_load((repo / "configs/paper-inpo.yaml").read_text())
+    cfg.setdefault("train", {}).pop("trainable_layers", None)
+    cfg["train"]["peft"] = {"r": 16, "alpha": 32}
+    path = tmp_path / "lora.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(tmp_path / "w"), "--profile",
+                           str(repo / "workflow/profiles/slurm"), "--configfile", str(path), "-n", "-p"],
+                          env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    trains = [line for line in out.splitlines() if " train --algorithm " in line]
+    assert trains and all('"peft": {"alpha": 32, "dropout": 0.0, "r": 16' in line for line in trains)

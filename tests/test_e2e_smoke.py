@@ -290,3 +290,32 @@ def test_runtime_knobs_rerun_nothing_and_a_result_setting_reruns_its_stage(smoke
     rules, out = _dry_run_with(smoke_project, env, tmp_path, "temperature", temperature)
     assert {"sample", "annotate", "train", "eval_generate", "report"} <= rules, out[-3000:]
     assert not {"prepare_sft", "prompts", "game"} & rules
+
+
+def test_trust_remote_code_reaches_every_job_that_loads_a_checkpoint(repo, env, tmp_path):
+    import yaml
+    cfg = yaml.safe_load((repo / "configs/smoke.yaml").read_text())
+    cfg["model"]["trust_remote_code"] = True
+    path = tmp_path / "trust.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = run_snakemake(repo, env, tmp_path, "-n", "-p", config=str(path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    for cmd in ("gamealign sample --model", "gamealign sample --greedy", "train --algorithm"):
+        lines = [line for line in out.splitlines() if cmd in line]
+        assert lines and all("--trust-remote-code" in line for line in lines), cmd
+
+
+def test_training_metrics_reach_dvclive_and_dvc_plots_renders_them(smoke_project, smoke, env):
+    """configs/smoke.yaml sets train.report_to: dvclive: one DVCLive run per algorithm x round under
+    results/tracking/, whose per-step metrics `dvc plots show` renders."""
+    for run in ("dpo-r1", "inpo-r2", "wind-r2", "spac-r1"):
+        d = smoke / "tracking" / run
+        loss = (d / "plots/metrics/loss.tsv").read_text().splitlines()
+        man = json.loads((smoke / f"runs/{run.replace('-r', '/r')}/model/manifest.json").read_text())
+        assert loss[0].split("\t") == ["step", "loss"] and len(loss) - 1 == man["counts"]["train_steps"]
+        assert (d / "dvc.yaml").exists() and (d / "params.yaml").exists()
+    proc = subprocess.run(["dvc", "plots", "show", "--json"], cwd=smoke_project, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "results/tracking/dpo-r1/plots/metrics/loss.tsv" in proc.stdout

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from gamealign.judges import Judge, JudgeCache, annotate_groups
+from gamealign.judges.base import PairwiseJudge
 from gamealign.judges.panel import PanelJudge
 
 PROMPT = {"id": "p", "messages": [{"role": "user", "content": "Explain composting. Answer in at most 10 words."}],
@@ -17,7 +18,7 @@ def test_panel_is_antisymmetric_and_prefers_the_better_answer():
     p = judge.compare(PROMPT, good, bad)
     assert p > 0.5
     assert np.isclose(judge.compare(PROMPT, bad, good), 1 - p)
-    mat = judge.judge(PROMPT, [good, bad, ""])
+    mat = judge.matrix(PROMPT, [good, bad, ""])
     assert np.allclose(mat + mat.T, 1.0)
 
 
@@ -36,14 +37,16 @@ def test_panel_majority_can_be_intransitive():
 
 
 class CountingJudge(Judge):
+    """Batch-first: counts the pairs it is asked and the batches they came in."""
     name = "counting"
 
     def __init__(self):
-        self.calls = 0
+        self.calls = self.batches = 0
 
-    def compare(self, prompt, a, b):
-        self.calls += 1
-        return 0.75
+    def judge(self, prompt, responses, pairs):
+        self.calls += len(pairs)
+        self.batches += 1
+        return [0.75] * len(pairs)
 
 
 def test_cache_never_judges_a_pair_twice(tmp_path):
@@ -51,6 +54,7 @@ def test_cache_never_judges_a_pair_twice(tmp_path):
     groups = {"p": ["x", "y", "z"]}
     rows, stats = annotate_groups(judge, {"p": PROMPT}, groups, cache)
     assert judge.calls == 3 and stats["judge_calls"] == 3 and len(rows) == 3
+    assert judge.batches == 1   # batch-first: a non-adaptive plan's pairs go to the judge in one call
     # a second run (new process would open the same sqlite file) hits the cache only
     rows2, stats2 = annotate_groups(judge, {"p": PROMPT}, groups, JudgeCache(tmp_path / "cache.sqlite"))
     assert judge.calls == 3 and stats2["cache_hits"] == 3 and rows2 == rows
@@ -80,7 +84,7 @@ def test_truncated_modes_keep_drop_lose():
     assert p[(0, 2)] == p[(1, 3)] == 0.75
 
 
-class MatrixJudge(Judge):
+class MatrixJudge(PairwiseJudge):
     """P(y_a ≻ y_b) read from a fixed matrix by the texts' indices ("y3" is response 3); counts its calls."""
     name = "matrix"
 

@@ -51,7 +51,7 @@ def test_reward_model_judge_is_bradley_terry_on_the_models_rewards(tiny_reward_m
         assert math.isclose(r, expected, rel_tol=1e-4, abs_tol=1e-5)
     p = judge.preference(PROMPT, a, b)
     assert math.isclose(p, 1 / (1 + math.exp(-(rewards[0] - rewards[1]))), rel_tol=1e-9)
-    mat = judge.judge(PROMPT, [a, b, c])
+    mat = judge.matrix(PROMPT, [a, b, c])
     assert np.allclose(mat + mat.T, 1.0)
     # a stronger reward means a larger P against the same opponent (transitive, BT)
     order = np.argsort(rewards)
@@ -192,7 +192,7 @@ def _http(server, **kw):
 
 def test_http_judge_reads_AB_logprobs_in_both_orders_and_keeps_the_key_out_of_files(server, monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
-    judge = _http(server)
+    judge = _http(server, concurrency=1)   # requests in order, so the test can read them by position
     long, short = "A long and detailed answer.", "Short."
     assert judge.preference(PROMPT, long, short) == pytest.approx(0.8)
     assert judge.preference(PROMPT, short, long) == pytest.approx(0.2)
@@ -227,7 +227,7 @@ def test_http_judge_retries_a_bad_reply_then_succeeds(server):
 def test_http_judge_gives_up_with_a_clear_error(server, mode, message):
     server.mode = mode
     slept = []
-    judge = _http(server, max_retries=2)
+    judge = _http(server, max_retries=2, concurrency=1)   # one request at a time: its retries are counted
     judge._sleep = slept.append
     with pytest.raises(JudgeServiceError, match=rf"{server.url}/chat/completions failed after 3 attempts "
                                                 rf"\(prompt p1\); last error: {message}"):
@@ -236,11 +236,42 @@ def test_http_judge_gives_up_with_a_clear_error(server, mode, message):
     assert len(server.requests) == 3
 
 
+def test_http_judge_sends_a_batch_concurrently_and_keeps_its_order(server):
+    """A batch of comparisons goes out `concurrency` requests at a time (both orders of every pair); the answers
+    come back in the batch's order; each request keeps its own retries."""
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    handler = server.server.RequestHandlerClass
+    original = handler.do_POST
+
+    def slow_post(self):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.05)
+        try:
+            original(self)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    handler.do_POST = slow_post
+    judge = _http(server, concurrency=4, timeout_s=5)
+    texts = ["x" * n for n in (5, 1, 9, 3)]
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    got = judge.preferences(PROMPT, texts, pairs)
+    # the fake judge prefers the longer text with p = 0.8 in either order
+    assert got == [pytest.approx(0.8 if len(texts[i]) > len(texts[j]) else 0.2) for i, j in pairs]
+    assert len(server.requests) == 2 * len(pairs) and peak[0] > 1
+    server.fail_first = 1                      # one bad reply: that request is retried, the others are not
+    judge.preferences(PROMPT, ["long answer", "short"], [(0, 1)])
+    assert len(server.requests) == 2 * len(pairs) + 3
+
+
 def test_http_judge_fails_at_once_on_an_auth_error(server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     server.mode = "401"
     with pytest.raises(JudgeServiceError, match=r"HTTP 401 \(is \$OPENAI_API_KEY set\?\)"):
-        _http(server).preference(PROMPT, "a", "b")
+        _http(server, concurrency=1).preference(PROMPT, "a", "b")
     assert len(server.requests) == 1 and server.auth == [None]
 
 
@@ -259,3 +290,13 @@ def test_annotate_stage_with_a_failing_judge_writes_nothing(server, tmp_path, ca
     assert rc == 2
     assert "gamealign annotate: error: judge http:" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prompts.jsonl", "samples.jsonl"]
+
+
+def test_the_reward_model_scores_a_prompts_responses_in_one_pass(tiny_reward_model):
+    """Batch-first: annotating K = 4 responses (6 pairs) runs the reward model once, not once per pair."""
+    judge = _judge(name="reward_model", path=str(tiny_reward_model), batch_size=8)
+    calls = []
+    forward = judge.model.forward
+    judge.model.forward = lambda *a, **kw: calls.append(kw["input_ids"].shape[0]) or forward(*a, **kw)
+    rows, stats = annotate_groups(judge, {"p1": PROMPT}, {"p1": ["An apple.", "A pear.", "Plums.", "Kiwi fruit."]})
+    assert len(rows) == 6 and stats["judge_calls"] == 6 and calls == [4]

@@ -257,3 +257,51 @@ def test_steps_per_round_holds_every_algorithm_to_the_same_number_of_updates(nam
     assert info["counts"]["judge_comparisons_made"] == 24
     assert info["counts"]["train_examples"] == {"dpo": 4, "wind": 8}[name]
     assert [r["epoch"] for r in rows] == {"dpo": [0, 0, 1, 1, 2], "wind": [0, 0, 0, 0, 1]}[name]
+
+
+def test_a_lora_round_publishes_a_merged_checkpoint_equal_to_base_plus_adapter(data, tiny_sft, tmp_path):
+    """train.peft: only the adapters train; the published model is the merged plain checkpoint (what sampling and
+    the next round load), whose log-probs equal the base model's with the saved adapter applied."""
+    import torch
+    from peft import PeftModel
+
+    from gamealign.logprobs import batch_sequences, sequence_logprobs, tokenize_pair
+    from gamealign.models import load_model
+
+    d, groups = data
+    cfg = validate_config({"algorithms": {"dpo": {}}, "train": {
+        "batch_size": 2, "max_length": 96, "lr": 5e-2, "steps_per_round": 3,
+        "peft": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}}}, check_paths=False)
+    info = train_round(algorithm="dpo", hparams=cfg["algorithms"]["dpo"], train_cfg=cfg["train"],
+                       init_model=str(tiny_sft), ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"),
+                       groups=groups, out_dir=str(tmp_path / "model"), seed=0)
+    out = tmp_path / "model"
+    assert (out / "adapter/adapter_config.json").exists() and (out / "model.safetensors").exists()
+    base_params = sum(p.numel() for p in load_model(tiny_sft)[0].parameters())
+    assert 0 < info["counts"]["trainable_parameters"] < base_params / 10
+    merged, tok = load_model(out)                      # a plain checkpoint: no peft needed to load it
+    base = load_model(tiny_sft)[0]
+    with_adapter = PeftModel.from_pretrained(base, out / "adapter").eval()
+    seqs = [tokenize_pair(tok, "Name a fruit.", text, 64) for text in ("An apple.", "A pear, ripe and sweet.")]
+    ids, attn, resp = batch_sequences(seqs, tok.pad_token_id, torch.device("cpu"))
+    with torch.no_grad():
+        lp_merged = sequence_logprobs(merged, ids, attn, resp)
+        lp_adapter = sequence_logprobs(with_adapter.get_base_model(), ids, attn, resp)
+        lp_base = sequence_logprobs(load_model(tiny_sft)[0], ids, attn, resp)
+    assert torch.allclose(lp_merged, lp_adapter, atol=1e-4)
+    assert not torch.allclose(lp_merged, lp_base, atol=1e-3)    # the adapters learned something
+    # the next round starts from the merged checkpoint like from any other
+    cfg2 = dict(cfg["train"], peft=dict(cfg["train"]["peft"]))
+    info2 = train_round(algorithm="dpo", hparams=cfg["algorithms"]["dpo"], train_cfg=cfg2, init_model=str(out),
+                        ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
+                        out_dir=str(tmp_path / "model2"), seed=1)
+    assert np.isfinite(info2["final_loss"])
+
+
+def test_lora_refuses_trainable_layers(data, tiny_sft, tmp_path):
+    d, groups = data
+    cfg = validate_config({"train": {"peft": {}, "trainable_layers": 1}}, check_paths=False)
+    with pytest.raises(ValueError, match="train.peft and train.trainable_layers"):
+        train_round(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
+                    ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
+                    out_dir=str(tmp_path / "model"), seed=0)

@@ -78,7 +78,7 @@ def cmd_sample(a):
         from .models import load_model
         from .sampling import generate, generate_continuous
 
-        model, tok = load_model(a.model)
+        model, tok = load_model(a.model, trust_remote_code=a.trust_remote_code)
         if torch.cuda.is_available():
             model.to("cuda")
         run = generate_continuous if backend == "hf-continuous" else generate
@@ -149,7 +149,8 @@ def cmd_train(a):
     selfplay = load_groups(a.selfplay) if a.selfplay else None
     info = train_round(algorithm=a.algorithm, hparams=a.hparams, train_cfg=a.train, init_model=a.init_model,
                        ref_model=a.ref_model, prompts_path=a.prompts, groups=groups, selfplay_groups=selfplay, out_dir=a.out,
-                       seed=a.seed, counts=counts, system_prompt=a.system_prompt,
+                       seed=a.seed, counts=counts, system_prompt=a.system_prompt, trust_remote_code=a.trust_remote_code,
+                       run_name=a.run_name, tracking_dir=a.tracking_dir,
                        data_files={"prompts": a.prompts, "samples": a.samples, "prefs": a.prefs,
                                    "selfplay": a.selfplay})
     print(json.dumps({"final_loss": info["final_loss"], "counts": info["counts"], "timings": info["timings"]}))
@@ -188,21 +189,16 @@ def cmd_bench_data(a):
 
 
 def cmd_score(a):
-    from .evaluation.scoring import score_alpaca_eval, score_arena_hard
-
+    from .evaluation.registry import BENCHMARKS
     from .io import read_jsonl
 
     name = a.reference_name
     if name == "auto":  # the reference file names its generator (gpt4_1106_preview, gpt-4-0314, ...)
         name = read_jsonl(a.reference, required=("prompt_id", "text"))[0].get("generator", "reference")
-    common = dict(prompts_path=a.prompts, candidate_path=a.candidate, reference_path=a.reference,
-                  reference_name=name, judge_cfg=a.judge, out_json=a.out, out_judgments=a.judgments,
-                  cache_path=a.cache, ci_level=a.params["ci_level"], seed=a.seed, model_id=a.model_id)
-    if a.bench == "alpaca_eval":
-        res = score_alpaca_eval(lc_glm=a.params["alpaca_eval"]["lc_glm"], **common)
-    else:
-        res = score_arena_hard(n_boot=a.params["arena_hard"]["n_boot"],
-                               bootstrap=a.params["arena_hard"].get("bootstrap", "question"), **common)
+    res = BENCHMARKS[a.bench].score(
+        section=a.params.get(a.bench), prompts_path=a.prompts, candidate_path=a.candidate, reference_path=a.reference,
+        reference_name=name, judge_cfg=a.judge, out_json=a.out, out_judgments=a.judgments, cache_path=a.cache,
+        ci_level=a.params["ci_level"], seed=a.seed, model_id=a.model_id)
     print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))
 
 
@@ -216,29 +212,17 @@ def cmd_leaderboard(a):
                       **{t: v["value"] for t, v in res["tasks"].items()}}))
 
 
-def _fields(spec: str, n: int, form: str) -> list[str]:
-    parts = spec.split("::")
-    if len(parts) != n:
-        raise SystemExit(f"gamealign report: {spec!r} is not {form}")
-    return parts
-
-
 def cmd_report(a):
     from .config import config_hash
     from .provenance import git_commit
     from .report import write_report
 
-    models, scores = [], []
-    for spec in a.model:
-        seed, algo, rnd, man = _fields(spec, 4, "--model SEED::ALGO::ROUND::MANIFEST")
-        models.append({"seed": int(seed) if seed else None, "algorithm": algo, "round": int(rnd),
-                       "manifest": man or None})
-    for spec in a.score:
-        seed, algo, rnd, bench, path = _fields(spec, 5, "--score SEED::ALGO::ROUND::BENCH::PATH")
-        scores.append({"seed": int(seed) if seed else None, "algorithm": algo, "round": int(rnd), "benchmark": bench,
-                       "path": path})
+    index = a.index
+    for key in ("models", "scores"):
+        if not isinstance(index.get(key), list):
+            raise SystemExit(f"gamealign report: --index has no list {key!r} (keys: models, scores, games)")
     prov = {**git_commit(), "config_hash": config_hash(a.config)}
-    df = write_report(models, scores, a.out_dir, a.config, prov, a.game or None)
+    df = write_report(index["models"], index["scores"], a.out_dir, a.config, prov, index.get("games") or None)
     print(df.to_string(index=False))
 
 
@@ -283,11 +267,15 @@ def cmd_check_artifacts(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .config import schema_default
-
     ap = argparse.ArgumentParser(prog="gamealign", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
+    for add in (_data_commands, _round_commands, _evaluation_commands, _study_commands):
+        add(sub)
+    return ap
 
+
+def _data_commands(sub) -> None:
+    """Config checks, the SFT checkpoint and the prompt partitions."""
     s = sub.add_parser("validate-config", help="validate a config against the schema")
     s.add_argument("config")
     s.add_argument("--show", action="store_true", help="print the config with every default filled")
@@ -307,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_prompts)
 
+
+def _round_commands(sub) -> None:
+    """One round: sampling, annotation, training."""
+    from .config import schema_default
+
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
     s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "ct2", "vllm"],
                    default=schema_default("sampling.backend"),
@@ -322,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", type=_json, required=True, help="the config's `sampling` (or `evaluation`) section")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--greedy", action="store_true")
+    s.add_argument("--trust-remote-code", action="store_true", help="model.trust_remote_code: run the checkpoint's code")
     s.add_argument("--system-prompt")
     s.add_argument("--threads", type=int)
     s.set_defaults(func=cmd_sample)
@@ -335,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runtime", type=_json, help="runtime knobs of --judge (gamealign.config.RUNTIME_KEYS), merged into it")
     s.set_defaults(runtime_into="judge")
     s.add_argument("--cache", help="sqlite judge cache (content-hash keyed)")
-    s.add_argument("--truncated", choices=["keep", "drop", "lose"], default="keep",
+    s.add_argument("--truncated", choices=["keep", "drop", "lose"], default=schema_default("sampling.truncated"),
                    help="sampling.truncated: what judging does with a response cut at max_new_tokens")
     s.add_argument("--plans", type=_json, default=[{"plan": "all", "seed": 0}],
                    help='comparison plans whose pairs are judged, [{"plan": "all|disjoint|tournament", "seed": N}, ...] '
@@ -357,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-stats", nargs="*")
     s.add_argument("--pref-stats", nargs="*")
     s.add_argument("--prev-manifest")
-    s.add_argument("--truncated", choices=["keep", "drop", "lose"], default="keep",
+    s.add_argument("--truncated", choices=["keep", "drop", "lose"], default=schema_default("sampling.truncated"),
                    help="sampling.truncated, as the annotation of --prefs applied it")
     s.add_argument("--plan-seed", type=int, default=0,
                    help="the comparison plan's seed the annotation used (pairs of WIND / INPO's tournament)")
@@ -365,7 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--system-prompt")
     s.add_argument("--threads", type=int)
+    s.add_argument("--trust-remote-code", action="store_true", help="model.trust_remote_code: run the checkpoint's code")
+    s.add_argument("--run-name", help="the tracker run's name (train.report_to), e.g. dpo-r2")
+    s.add_argument("--tracking-dir", help="where the trackers write (train.report_to)")
     s.set_defaults(func=cmd_train)
+
+
+def _evaluation_commands(sub) -> None:
+    """Benchmarks: generation is `sample --greedy`; these score it."""
+    from .config import schema_default
+    from .evaluation.registry import scored_against_reference
 
     s = sub.add_parser("judge-eval", help="held-out win rate of a model's responses against the baseline's")
     s.add_argument("--prompts", required=True)
@@ -377,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--judgments", required=True)
     s.add_argument("--cache")
-    s.add_argument("--ci-level", type=float, default=0.95)
+    s.add_argument("--ci-level", type=float, default=schema_default("evaluation.ci_level"))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-id", default="")
     s.set_defaults(func=cmd_judge_eval)
@@ -387,10 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--generations", required=True, help="the model's greedy answers to them")
     s.add_argument("--out", required=True)
     s.add_argument("--items", required=True, help="per-prompt results (each constraint met or not)")
-    s.add_argument("--ci-level", type=float, default=0.95)
+    s.add_argument("--ci-level", type=float, default=schema_default("evaluation.ci_level"))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-id", default="")
     s.set_defaults(func=cmd_ifeval)
+
+
+def _study_commands(sub) -> None:
+    """Whole-study commands: artifacts, timings, benchmark data and scoring, the report, the game track."""
+    from .evaluation.registry import scored_against_reference
 
     s = sub.add_parser("check-artifacts", help="fail, listing them, if study artifacts are missing")
     s.add_argument("--summary", default="-", help="output of `snakemake --summary` (file or - for stdin)")
@@ -407,14 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_timings)
 
     s = sub.add_parser("bench-data", help="a benchmark's prompts and reference answers from local files or the hub")
-    s.add_argument("--bench", choices=["alpaca_eval", "arena_hard"], required=True)
+    s.add_argument("--bench", choices=scored_against_reference(), required=True)
     s.add_argument("--params", type=_json, required=True, help="the config's evaluation.<bench> section")
     s.add_argument("--out-prompts", required=True)
     s.add_argument("--out-reference", required=True)
     s.set_defaults(func=cmd_bench_data)
 
     s = sub.add_parser("score", help="score a model's benchmark answers against the reference's")
-    s.add_argument("--bench", choices=["alpaca_eval", "arena_hard"], required=True)
+    s.add_argument("--bench", choices=scored_against_reference(), required=True)
     s.add_argument("--prompts", required=True)
     s.add_argument("--candidate", required=True)
     s.add_argument("--reference", required=True)
@@ -442,12 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_leaderboard)
 
     s = sub.add_parser("report", help="comparison tables and figures")
-    s.add_argument("--model", action="append", required=True,
-                   help="SEED::ALGO::ROUND::MANIFEST (the shared SFT model: ::sft::0::)")
-    s.add_argument("--score", action="append", required=True,
-                   help="SEED::ALGO::ROUND::BENCHMARK::SCORE_JSON (SEED empty for the shared SFT model)")
+    s.add_argument("--index", type=_json, required=True,
+                   help='what the report reads, JSON: {"models": [{"seed", "algorithm", "round", "manifest"}], '
+                        '"scores": [{"seed", "algorithm", "round", "benchmark", "path"}], "games": [folder, ...]} '
+                        "(seed null and manifest null for the shared SFT model)")
     s.add_argument("--config", type=_json, required=True, help="the whole resolved config (for its hash)")
-    s.add_argument("--game", action="append", default=[], help="a preference-game family's output folder (gamealign game)")
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_report)
 
@@ -457,7 +464,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="study.seed: the games and runs derive their seeds from it")
     s.add_argument("--out-dir", required=True, help="writes curves.csv (every iteration) and runs.csv (every run)")
     s.set_defaults(func=cmd_game)
-    return ap
 
 
 def main(argv=None) -> int:

@@ -93,10 +93,12 @@ def validate_config(config: dict, schema: dict | None = None, check_paths: bool 
 
 
 def _check_combinations(config: dict) -> None:
+    from .evaluation.registry import BENCHMARKS, of_kind
+
     benches = config["evaluation"]["benchmarks"]
-    if benches[0] in ("open_llm", "ifeval"):
+    if BENCHMARKS[benches[0]].kind != "judged":
         raise ConfigError("config key 'evaluation.benchmarks': the first benchmark is the report's primary and must "
-                          f"be a win-rate benchmark (heldout, alpaca_eval or arena_hard), not {benches[0]}")
+                          f"be a win-rate benchmark ({', '.join(of_kind('judged'))}), not {benches[0]}")
     train = config["train"]
     if train["batch_size"] % train["num_processes"]:
         raise ConfigError(f"config key 'train.batch_size': {train['batch_size']} is not a multiple of "
@@ -136,8 +138,8 @@ def fill_section(section: str, values: dict) -> dict:
 # changed) and hand them to the command separately (`--runtime`), which merges them back. Dotted: nested keys.
 RUNTIME_KEYS = {
     "sampling": ("gpu_memory_utilization",),
-    "judge": ("http.timeout_s", "http.max_retries", "http.backoff_s", "http.api_key_env"),
-    "train": ("checkpoint_every", "logprob_chunk"),
+    "judge": ("http.timeout_s", "http.max_retries", "http.backoff_s", "http.api_key_env", "http.concurrency"),
+    "train": ("checkpoint_every", "logprob_chunk", "report_to"),
 }
 
 

@@ -12,12 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .evaluation.registry import BENCHMARKS
 from .io import atomic_path, read_json
-
-
-BENCH_TITLES = {"heldout": "Held-out win rate against the SFT model",
-                "alpaca_eval": "AlpacaEval 2.0 (win rate and length-controlled win rate)",
-                "arena_hard": "Arena-Hard-Auto v0.1 (Bradley–Terry score vs the baseline)"}
 
 
 def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
@@ -49,18 +45,13 @@ def collect(models: list[dict], scores: list[dict]) -> pd.DataFrame:
     return df.drop(columns="is_sft").reset_index(drop=True)
 
 
-# the per-prompt win probability behind each win-rate benchmark's score, from its judgments file
-_PER_PROMPT = {"heldout": lambda r: r["p_candidate_wins"],
-               "alpaca_eval": lambda r: r["p_model_wins"],
-               "arena_hard": lambda r: 0.5 * (r["p_model_wins_model_first"] + 1.0 - r["p_baseline_wins_baseline_first"])}
-
-
 def per_prompt_wins(source: str | Path, benchmark: str) -> dict[str, float]:
     """prompt_id → P(model ≻ baseline) for one score file (Arena-Hard: both orders averaged), read from the
     judgments file the score names."""
     from .io import read_jsonl
 
-    return {r["prompt_id"]: float(_PER_PROMPT[benchmark](r)) for r in read_jsonl(read_json(source)["judgments_file"])}
+    per_prompt = BENCHMARKS[benchmark].per_prompt      # the registry's reading of a judgments row
+    return {r["prompt_id"]: float(per_prompt(r)) for r in read_jsonl(read_json(source)["judgments_file"])}
 
 
 def _seed_matrix(rows: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -345,11 +336,39 @@ def _game_section(game_dirs: list[str], config: dict, tmp: Path) -> list[str]:
     return md
 
 
+def _efficiency_section(trained: pd.DataFrame, config: dict, primary: str) -> list[str]:
+    """The sample-efficiency table: each trained round's samples, judge calls, steps and tokens, and the win-rate
+    gain per 1,000 judge calls."""
+    md = ["## Sample efficiency", "",
+           "`samples_cum`: responses generated for this algorithm's training data up to this round (the "
+           "shared round-1 data counts for every algorithm that used it). `judge_calls_cum`: the judge "
+           "comparisons its examples read, up to this round — all K(K−1)/2 pairs of a group for the "
+           "win-rate algorithms, ⌊K/2⌋ for WIND, the tournament's matches for INPO; SPAC's self-play samples "
+           "need none. Annotation judges only the pairs these plans read (round 1, shared, the union of every "
+           "algorithm's plan; its count is `judge_comparisons_made` in the train manifest). `train_tokens`: tokens through the "
+           "policy in this round. `train_truncation_rate`: share of this round's training samples cut at "
+           f"max_new_tokens (sampling.truncated: {config.get('sampling', {}).get('truncated', 'keep')}); `truncation_rate` in the "
+           f"benchmark tables: the same for the evaluated answers. Win rate: `{primary}`.", ""]
+    eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_examples",
+                   "train_steps", "train_tokens", "train_truncation_rate", "final_loss", "skipped"]].copy()
+    md += [_budget_line(config), ""]
+    if (eff.skipped != "").any():
+        md += ["**Skipped rounds**: a row with `skipped` set had no usable training examples; its model is the "
+               "previous round's, unchanged (reason in the cell and in its train manifest).", ""]
+    eff["gain_per_1k_judge_calls"] = [(w - 0.5) / (j / 1000.0) if j else float("nan")
+                                      for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
+    md += [md_table(eff), "",
+           "![win rate vs samples](figures/winrate_vs_samples.png)", "",
+           "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", ""]
+    return md
+
+
 def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, config: dict,
                  provenance: dict, game_dirs: list[str] | None = None) -> pd.DataFrame:
-    lb_scores = [s for s in scores if s["benchmark"] == "open_llm"]
-    if_scores = [s for s in scores if s["benchmark"] == "ifeval"]
-    per_seed = collect(models, [s for s in scores if s["benchmark"] not in ("open_llm", "ifeval")])
+    kind = {s["benchmark"]: BENCHMARKS[s["benchmark"]].kind for s in scores}
+    lb_scores = [s for s in scores if kind[s["benchmark"]] == "tasks"]
+    if_scores = [s for s in scores if kind[s["benchmark"]] == "checked"]
+    per_seed = collect(models, [s for s in scores if kind[s["benchmark"]] == "judged"])
     lb = collect_leaderboard(lb_scores) if lb_scores else None
     seeds = sorted(int(x) for x in per_seed.seed.dropna().unique())
     level, boot_seed = config["evaluation"].get("ci_level", 0.95), config["study"].get("seed", 0)
@@ -388,10 +407,8 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
         for b in benches:
             sub = df[df.benchmark == b]
             cols = ["algorithm", "round", "win_rate", "ci_low", "ci_high"] + (["n_seeds"] if len(seeds) > 1 else [])
-            if b == "alpaca_eval":
-                cols.append("lc_win_rate")
-            cols += ["mean_response_tokens", "truncation_rate"]
-            md += [f"## {BENCH_TITLES.get(b, b)}", "", _provenance_line(read_json(first_file[b]), max(len(seeds), 1)), "",
+            cols += [*BENCHMARKS[b].columns, "mean_response_tokens", "truncation_rate"]
+            md += [f"## {BENCHMARKS[b].title}", "", _provenance_line(read_json(first_file[b]), max(len(seeds), 1)), "",
                    md_table(sub[cols]), ""]
             if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
                 md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
@@ -407,27 +424,7 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
             md += _leaderboard_section(lb, read_json(trained_lb[0] if trained_lb else lb_scores[0]["path"]))
         md += ["![win rate vs round](figures/winrate_vs_round.png)", "",
                "![win rate vs mean response length](figures/winrate_vs_length.png)", "",
-               "## Sample efficiency", "",
-               "`samples_cum`: responses generated for this algorithm's training data up to this round (the "
-               "shared round-1 data counts for every algorithm that used it). `judge_calls_cum`: the judge "
-               "comparisons its examples read, up to this round — all K(K−1)/2 pairs of a group for the "
-               "win-rate algorithms, ⌊K/2⌋ for WIND, the tournament's matches for INPO; SPAC's self-play samples "
-               "need none. Annotation judges only the pairs these plans read (round 1, shared, the union of every "
-               "algorithm's plan; its count is `judge_comparisons_made` in the train manifest). `train_tokens`: tokens through the "
-               "policy in this round. `train_truncation_rate`: share of this round's training samples cut at "
-               f"max_new_tokens (sampling.truncated: {config.get('sampling', {}).get('truncated', 'keep')}); `truncation_rate` in the "
-               f"benchmark tables: the same for the evaluated answers. Win rate: `{primary}`.", ""]
-        eff = trained[["algorithm", "round", "win_rate", "samples_cum", "judge_calls_cum", "train_examples",
-                       "train_steps", "train_tokens", "train_truncation_rate", "final_loss", "skipped"]].copy()
-        md += [_budget_line(config), ""]
-        if (eff.skipped != "").any():
-            md += ["**Skipped rounds**: a row with `skipped` set had no usable training examples; its model is the "
-                   "previous round's, unchanged (reason in the cell and in its train manifest).", ""]
-        eff["gain_per_1k_judge_calls"] = [(w - 0.5) / (j / 1000.0) if j else float("nan")
-                                          for w, j in zip(eff.win_rate, eff.judge_calls_cum)]
-        md += [md_table(eff), "",
-               "![win rate vs samples](figures/winrate_vs_samples.png)", "",
-               "![win rate vs judge calls](figures/winrate_vs_judge_calls.png)", ""]
+               *_efficiency_section(trained, config, primary)]
         if game_dirs:
             md += _game_section(game_dirs, config, tmp)
         md += ["---",

@@ -153,6 +153,15 @@ def _freeze_lower_layers(model, trainable_layers: int | None) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def add_lora(model, peft_cfg: dict):
+    """`train.peft` through peft: LoRA adapters on `target_modules`, only they train (arXiv 2106.09685)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=peft_cfg["r"], lora_alpha=peft_cfg["alpha"], lora_dropout=peft_cfg["dropout"],
+                        target_modules=list(peft_cfg["target_modules"]), task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
 def use_liger_kernels(model) -> None:
     """Swap a Llama-family model's RMSNorm, SwiGLU MLP and rotary embedding for liger-kernel's fused Triton
     kernels (CUDA only), in place; the LM head is fused separately (`sequence_logprobs(fused=True)`)."""
@@ -340,8 +349,9 @@ def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pa
     return loss, extra, int(attn.sum())
 
 
-def make_accelerator():
-    """The Accelerator of a training job: bf16 autocast on CUDA, fp32 on CPU.
+def make_accelerator(log_with: str | None = None, project_dir: str | None = None):
+    """The Accelerator of a training job: bf16 autocast on CUDA, fp32 on CPU; `log_with` one of accelerate's
+    trackers (train.report_to), writing under `project_dir`.
 
     Without a GPU, `cpu=True` makes accelerate use gloo across the launched processes (MULTI_CPU);
     it would also turn a DeepSpeed launch into plain data parallel, so a DeepSpeed launch on CPU keeps
@@ -353,11 +363,12 @@ def make_accelerator():
     from accelerate import Accelerator
     from accelerate.utils import InitProcessGroupKwargs
 
+    tracking = {"log_with": log_with, "project_dir": project_dir} if log_with else {}
     if torch.cuda.is_available():
-        return Accelerator(mixed_precision="bf16")
+        return Accelerator(mixed_precision="bf16", **tracking)
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
-        return Accelerator(mixed_precision="no", kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
-    return Accelerator(mixed_precision="no", cpu=True)
+        return Accelerator(mixed_precision="no", kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")], **tracking)
+    return Accelerator(mixed_precision="no", cpu=True, **tracking)
 
 
 def configure_deepspeed(ds_config: dict, micro_batch: int, max_grad_norm: float) -> None:
@@ -377,222 +388,357 @@ def configure_deepspeed(ds_config: dict, micro_batch: int, max_grad_norm: float)
                          f"{max_grad_norm}; remove that key from the accelerate config (or set it to auto)")
 
 
-def train_round(*, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
-                prompts_path: str, groups: list[Group], out_dir: str, seed: int,
-                selfplay_groups: list[Group] | None = None,
-                counts: dict | None = None, system_prompt: str | None = None,
-                data_files: dict | None = None) -> dict:
-    t_start = time.time()
-    algo = get_algorithm(algorithm, hparams)
-    rng = random.Random(seed)
-    torch.manual_seed(seed)
-    for g in groups:
-        g.read.clear()  # what this algorithm's example building reads is what it is charged for
-    if hasattr(algo, "build_examples_with_offline"):
-        if selfplay_groups is None:
-            raise ValueError(f"{algorithm}: needs self-play samples (--selfplay)")
-        examples = algo.build_examples_with_offline(groups, selfplay_groups, rng)
-    else:
-        examples = algo.build_examples(groups, rng)
-    counts = _charge(counts, groups)
-    if not examples:  # the study goes on: this round publishes π_t unchanged and says why
-        reason = f"no training examples: all {len(groups)} groups tied or were empty"
-        return _publish_unchanged(algorithm, hparams, train_cfg, init_model, ref_model, out_dir, seed, counts,
-                                  data_files, reason, time.time() - t_start)
-    # Both models are loaded whole on every process before the Accelerator exists: the frozen
-    # log-probs below run on each process's shard of the examples before `prepare`. Loaded after it,
-    # transformers would give every process but the first all-zero weights under FSDP's
-    # cpu_ram_efficient_loading (accelerate launch's default) and partitioned ones under ZeRO-3's
-    # zero3_init_flag, so those log-probs would be silently wrong or fail.
-    model, tokenizer = load_model(init_model)
-    same_ref = Path(init_model).resolve() == Path(ref_model).resolve()
-    ref = load_model(ref_model)[0] if "ref" in algo.frozen and not same_ref else None
-    accelerator = make_accelerator()
-    world, is_main = accelerator.num_processes, accelerator.is_main_process
-    sharded = accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
-    if train_cfg["batch_size"] % world:
-        raise ValueError(f"train.batch_size ({train_cfg['batch_size']}) must be a multiple of the number of "
-                         f"processes ({world})")
-    local_bs = train_cfg["batch_size"] // world
-    micro = min(train_cfg.get("micro_batch_size") or local_bs, local_bs)
-    n_micro = -(-local_bs // micro)
-    accelerator.gradient_accumulation_steps = n_micro
-    device = accelerator.device
-    model.to(device)
-    fused = resolve_fused_kernels(train_cfg.get("fused_kernels", "auto"), model, device)
-    if fused:  # before the frozen log-probs, so π_t's log-probs come from the same kernels as training's
-        use_liger_kernels(model)
-        if ref is not None:
-            use_liger_kernels(ref)
-    if train_cfg.get("compile"):
-        compile_blocks(model)
-    prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
-    missing = sorted({ex.prompt_id for ex in examples} - set(prompts))
-    if missing:
-        raise ValueError(f"{prompts_path}: no prompt for ids {missing[:3]}")
-    ids = sorted(prompts)
-    prompt_text = dict(zip(ids, chat_texts(tokenizer, [prompts[i] for i in ids], system_prompt)))
-    finished = {(g.prompt_id, y): done for g in list(groups) + list(selfplay_groups or [])
-                for y, done in zip(g.responses, g.finished or [True] * len(g.responses))}
-    encoded = _encode(tokenizer, examples, prompt_text, train_cfg["max_length"], finished)
-    pad_id, bs, chunk = tokenizer.pad_token_id, train_cfg["batch_size"], train_cfg["logprob_chunk"]
+class RoundRecipe:
+    """One training round of one algorithm, as a recipe (torchtune's shape): `setup` builds the examples and
+    everything the steps need, `step` takes one optimizer step on one global batch, `train` runs the schedule
+    with progress and mid-round checkpoints, `cleanup` writes the manifest and publishes the model. The loop
+    reads top to bottom in `train_round`."""
 
-    t_frozen = time.time()
-    frozen: dict[str, torch.Tensor] = {}
-    prev = frozen_logprobs(model, encoded, pad_id, bs * 2, chunk, "log π_t", accelerator, fused) if (
-        "prev" in algo.frozen or ("ref" in algo.frozen and same_ref)) else None
-    if "prev" in algo.frozen:
-        frozen["prev"] = prev
-    if "ref" in algo.frozen:
-        if same_ref:
-            frozen["ref"] = prev
+    def __init__(self, *, algorithm: str, hparams: dict, train_cfg: dict, init_model: str, ref_model: str,
+                 prompts_path: str, groups: list[Group], out_dir: str, seed: int,
+                 selfplay_groups: list[Group] | None = None, counts: dict | None = None,
+                 system_prompt: str | None = None, data_files: dict | None = None, trust_remote_code: bool = False,
+                 run_name: str | None = None, tracking_dir: str | None = None):
+        self.t_start = time.time()
+        self.run_name, self.tracking_dir = run_name or algorithm, tracking_dir
+        self.trust_remote_code = trust_remote_code
+        self.algorithm, self.hparams, self.cfg, self.seed = algorithm, hparams, train_cfg, seed
+        self.init_model, self.ref_model, self.out_dir = init_model, ref_model, out_dir
+        self.prompts_path, self.groups, self.selfplay_groups = prompts_path, groups, selfplay_groups
+        self.counts, self.system_prompt, self.data_files = counts, system_prompt, data_files
+        self.algo = get_algorithm(algorithm, hparams)
+        self.rng = random.Random(seed)
+        torch.manual_seed(seed)
+
+    # --- setup ------------------------------------------------------------------------------------
+    def setup(self) -> bool:
+        """Everything the steps need; False when the round has no examples (`publish_unchanged` then)."""
+        self._setup_examples()
+        if not self.examples:
+            return False
+        self._setup_models()
+        self._setup_accelerator()
+        self._setup_data()
+        self._setup_frozen_logprobs()
+        self._setup_optimizer()
+        self._setup_schedule()
+        self._setup_resume_and_prepare()
+        return True
+
+    def _setup_examples(self) -> None:
+        for g in self.groups:
+            g.read.clear()  # what this algorithm's example building reads is what it is charged for
+        if hasattr(self.algo, "build_examples_with_offline"):
+            if self.selfplay_groups is None:
+                raise ValueError(f"{self.algorithm}: needs self-play samples (--selfplay)")
+            self.examples = self.algo.build_examples_with_offline(self.groups, self.selfplay_groups, self.rng)
         else:
-            frozen["ref"] = frozen_logprobs(ref.to(device), encoded, pad_id, bs * 2, chunk, "log π_ref", accelerator,
-                                            fused)
-            del ref
-    frozen_seconds = time.time() - t_frozen
+            self.examples = self.algo.build_examples(self.groups, self.rng)
+        self.counts = _charge(self.counts, self.groups)
 
-    n_trainable = _freeze_lower_layers(model, train_cfg.get("trainable_layers"))
-    if train_cfg.get("gradient_checkpointing"):
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    params = [p for p in model.parameters() if p.requires_grad]
-    # torch's fused AdamW (one kernel for the whole update) on a single CUDA process or plain data parallel:
-    # +16-18% tokens/s of the H100 step with gradient checkpointing in two runs (bench/README.md; -6% in one run
-    # without it); sharded runs keep foreach
-    fused_adam = device.type == "cuda" and not sharded
-    opt = torch.optim.AdamW(params, lr=train_cfg["lr"], weight_decay=0.0, fused=fused_adam or None)
-    fields = sorted({k for ex in examples for k in ex.fields})
-    metrics_rows, step, train_tokens = [], 0, 0
-    # the whole schedule is fixed up front, so a resumed run replays exactly the same batches
-    # the budget: train.epochs passes over the examples, or exactly train.steps_per_round optimizer steps
-    # (epochs repeat, each reshuffled, until the steps are filled; the last may be partial), which holds the
-    # number of updates equal across algorithms whose rounds yield different numbers of examples
-    schedule = []
-    longest = [max(len(seq[0]) for seq in ex) for ex in encoded]
-    steps_budget = train_cfg.get("steps_per_round")
-    epoch = 0
-    while len(schedule) < steps_budget if steps_budget else epoch < train_cfg["epochs"]:
-        schedule += [(epoch, b) for b in batch_schedule(longest, bs, rng, train_cfg.get("group_by_length", False))]
-        epoch += 1
-    if steps_budget:
-        schedule = schedule[:steps_budget]
-    # the identity holds a content hash of the examples (responses, labels), so a rerun on changed data
-    # never resumes a checkpoint of the old data
-    ckpt = Checkpoint(out_dir, {"algorithm": algorithm, "hparams": hparams, "train": train_cfg, "seed": seed,
-                                "init_model": str(init_model), "n_examples": len(examples),
-                                "examples": examples_hash(examples)})
-    # the Checkpoint holds whole weights and one optimizer state; under FSDP / ZeRO-3 each process
-    # holds a shard of both, so neither a checkpoint written by the first process nor one loaded
-    # before the sharding would be the job's state
-    resumed = None if sharded else ckpt.load(model, opt)
-    if resumed:
-        step, train_tokens, metrics_rows = resumed["step"], resumed["train_tokens"], resumed["metrics"]
-        print(f"resuming {algorithm} from its checkpoint at step {step}/{len(schedule)}", flush=True)
-    every = train_cfg.get("checkpoint_every") or 0
-    if accelerator.distributed_type.name == "DEEPSPEED":
-        configure_deepspeed(accelerator.state.deepspeed_plugin.deepspeed_config, micro, train_cfg["max_grad_norm"])
-    policy, opt = accelerator.prepare(PolicyLogprobs(model, chunk, fused), opt)
-    # FSDP2 replaces the parameters by sharded ones, and accelerate clips FSDP gradients only when
-    # given exactly the prepared module's parameters (frozen ones have no gradient and are skipped)
-    clip_params = list(policy.parameters())
-    if accelerator.gradient_accumulation_steps != n_micro:  # a DeepSpeed config can pin its own value
-        raise ValueError(f"train.micro_batch_size ({micro}) needs {n_micro} micro-batches per step, but the accelerate "
-                         f"config fixes gradient_accumulation_steps = {accelerator.gradient_accumulation_steps}; "
-                         "remove that key from the config (or set it to auto)")
-    if every and sharded:
-        every = 0
-        if is_main:
-            print(f"train.checkpoint_every ignored under {accelerator.distributed_type.name}: mid-round checkpoints "
-                  "hold unsharded state; a restarted job reruns the round", flush=True)
-    # the schedule's learning rate is set on the optimizer before each step (not an LR scheduler object:
-    # nothing to prepare, shard or checkpoint, and a resumed round gets the same rates)
-    lr_kind = train_cfg.get("lr_scheduler", "constant")
-    warmup_steps = math.ceil(train_cfg.get("warmup_ratio", 0.0) * len(schedule))
-    policy.train()
-    rank = accelerator.process_index
-    t_train = time.time()
-    with tqdm(total=len(schedule), initial=step, desc=f"train {algorithm}", unit="step", disable=not is_main) as bar:
-        for epoch, idx in schedule[step:]:
-            # this process's share of the global batch; a process left without an example runs one
-            # with weight 0 so that every process takes part in the gradient all-reduce
-            local = idx[rank::world]
-            weight = len(local) / len(idx) * world
-            if not local:
-                local, weight = idx[:1], 0.0
-            # every process runs exactly n_micro passes (accelerate counts them to know when to
-            # synchronise and step); passes beyond this process's examples repeat one with weight 0
-            parts = [local[s:s + micro] for s in range(0, len(local), micro)]
-            shares = [len(part) / len(local) * weight for part in parts]
-            parts += [local[:1]] * (n_micro - len(parts))
-            shares += [0.0] * (n_micro - len(shares))
-            loss_value, extra, tokens = torch.zeros((), device=device), {}, 0
-            for k, (part, share) in enumerate(zip(parts, shares)):
-                with accelerator.accumulate(policy):
-                    part_loss, part_extra, part_tokens = _forward_loss(
-                        policy, algo, accelerator, [encoded[i] for i in part],
-                        {key: tensor[part] for key, tensor in frozen.items()},
-                        {f: [examples[i].fields[f] for i in part] for f in fields}, pad_id, device)
-                    bad = torch.tensor(float(not torch.isfinite(part_loss)), device=device)
-                    if world > 1:
-                        bad = accelerator.reduce(bad, reduction="sum")
-                    if bad:
-                        raise TrainingDiverged(f"{algorithm}: loss is {part_loss.item()} at epoch {epoch} step {step} "
-                                               f"(micro-batch {k + 1}/{n_micro}); no model was published")
-                    # accelerate divides by n_micro; the shares make the summed gradient the full batch's
-                    accelerator.backward(part_loss * share * n_micro)
-                    loss_value += part_loss.detach() * share / world
-                    if share:
-                        tokens += part_tokens
-                    for key, value in part_extra.items():  # every process gets the keys, for the reduce below
-                        extra[key] = extra.get(key, 0.0) + (value * share / weight if share else 0.0)
-                    if k == n_micro - 1:
-                        grad_norm = accelerator.clip_grad_norm_(clip_params, train_cfg["max_grad_norm"])
-                        lr = train_cfg["lr"] * lr_factor(step, len(schedule), warmup_steps, lr_kind)
-                        for group in opt.param_groups:
-                            group["lr"] = lr
-                        opt.step()
-                        opt.zero_grad(set_to_none=True)
-            if world > 1:
-                loss_value = accelerator.reduce(loss_value, reduction="sum")
-                # each process's metrics are means over its share of the batch: weight them by that share
-                keys = sorted(extra)
-                shares_sum = accelerator.reduce(
-                    torch.tensor([extra[k] * weight / world for k in keys], device=device), reduction="sum")
-                extra = dict(zip(keys, shares_sum.tolist()))
-            tokens = torch.tensor(tokens, device=device)
-            tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
-            train_tokens += tokens
-            metrics_rows.append({"step": step, "epoch": epoch, "lr": lr, "loss": loss_value.item(),
-                                 "grad_norm": None if grad_norm is None else float(grad_norm),
-                                 "tokens": tokens, **extra})
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value.item():.4f}")
-            if every and step % every == 0 and step < len(schedule):
-                if is_main:
-                    ckpt.save(model, opt, {"step": step, "train_tokens": train_tokens, "metrics": metrics_rows})
-                accelerator.wait_for_everyone()
-    train_seconds = time.time() - t_train
-    policy.eval()
-    counts = dict(counts or {})
-    counts.update(train_examples=len(examples), train_steps=step, train_tokens=train_tokens,
-                  trainable_parameters=n_trainable)
-    info = _round_manifest(algorithm, hparams, train_cfg, seed, init_model, ref_model, data_files, counts,
-                           {"frozen_logprobs_s": round(frozen_seconds, 3), "train_s": round(train_seconds, 3),
-                            "total_s": round(time.time() - t_start, 3)},
-                           final_loss=metrics_rows[-1]["loss"])
-    info["processes"] = world
-    info["distributed"] = accelerator.distributed_type.name  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
-    info["kernels"] = {"liger": fused, "fused_adamw": fused_adam}
-    state = None
-    if world > 1:  # the full weights, gathered from the shards where FSDP / ZeRO-3 split them
-        gathered = accelerator.get_state_dict(policy)  # under ZeRO-3 only the first process gets it
-        state = {k.removeprefix("model."): v for k, v in gathered.items()} if gathered is not None else None
-    if is_main:
-        with atomic_path(out_dir, is_dir=True) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": state} if state else {}))
-            tokenizer.save_pretrained(tmp)
-            _write_metrics_and_manifest(tmp, metrics_rows, info)
-        ckpt.remove()
-    accelerator.wait_for_everyone()
-    return info
+    def _setup_models(self) -> None:
+        # Both models are loaded whole on every process before the Accelerator exists: the frozen
+        # log-probs below run on each process's shard of the examples before `prepare`. Loaded after it,
+        # transformers would give every process but the first all-zero weights under FSDP's
+        # cpu_ram_efficient_loading (accelerate launch's default) and partitioned ones under ZeRO-3's
+        # zero3_init_flag, so those log-probs would be silently wrong or fail.
+        self.model, self.tokenizer = load_model(self.init_model, trust_remote_code=self.trust_remote_code)
+        self.same_ref = Path(self.init_model).resolve() == Path(self.ref_model).resolve()
+        self.ref = load_model(self.ref_model, trust_remote_code=self.trust_remote_code)[0] \
+            if "ref" in self.algo.frozen and not self.same_ref else None
+
+    def _setup_accelerator(self) -> None:
+        cfg = self.cfg
+        report_to = cfg.get("report_to", "none")
+        self.tracking = report_to != "none"
+        if self.tracking and not self.tracking_dir:
+            raise ValueError(f"train.report_to: {report_to} needs a tracking folder (--tracking-dir)")
+        self.accelerator = accelerator = make_accelerator(report_to if self.tracking else None, self.tracking_dir)
+        self.world, self.is_main = accelerator.num_processes, accelerator.is_main_process
+        self.sharded = accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
+        if cfg["batch_size"] % self.world:
+            raise ValueError(f"train.batch_size ({cfg['batch_size']}) must be a multiple of the number of "
+                             f"processes ({self.world})")
+        local_bs = cfg["batch_size"] // self.world
+        self.micro = min(cfg.get("micro_batch_size") or local_bs, local_bs)
+        self.n_micro = -(-local_bs // self.micro)
+        accelerator.gradient_accumulation_steps = self.n_micro
+        self.device = accelerator.device
+        self.model.to(self.device)
+        self.fused = resolve_fused_kernels(cfg.get("fused_kernels", "auto"), self.model, self.device)
+        if self.fused:  # before the frozen log-probs, so π_t's log-probs come from the same kernels as training's
+            use_liger_kernels(self.model)
+            if self.ref is not None:
+                use_liger_kernels(self.ref)
+        if cfg.get("compile"):
+            compile_blocks(self.model)
+
+    def _setup_data(self) -> None:
+        prompts = {p["id"]: p for p in read_jsonl(self.prompts_path, required=("id", "messages"))}
+        missing = sorted({ex.prompt_id for ex in self.examples} - set(prompts))
+        if missing:
+            raise ValueError(f"{self.prompts_path}: no prompt for ids {missing[:3]}")
+        ids = sorted(prompts)
+        prompt_text = dict(zip(ids, chat_texts(self.tokenizer, [prompts[i] for i in ids], self.system_prompt)))
+        finished = {(g.prompt_id, y): done for g in list(self.groups) + list(self.selfplay_groups or [])
+                    for y, done in zip(g.responses, g.finished or [True] * len(g.responses))}
+        self.encoded = _encode(self.tokenizer, self.examples, prompt_text, self.cfg["max_length"], finished)
+        self.pad_id = self.tokenizer.pad_token_id
+        self.fields = sorted({k for ex in self.examples for k in ex.fields})
+
+    def _setup_frozen_logprobs(self) -> None:
+        """log π_t and/or log π_ref of every response, once, with the starting weights (π_t = the starting
+        model; π_ref is loaded only when it differs from it)."""
+        t0, frozen_needed = time.time(), self.algo.frozen
+        bs, chunk = self.cfg["batch_size"] * 2, self.cfg["logprob_chunk"]
+        args = (self.encoded, self.pad_id, bs, chunk)
+        self.frozen: dict[str, torch.Tensor] = {}
+        prev = frozen_logprobs(self.model, *args, "log π_t", self.accelerator, self.fused) if (
+            "prev" in frozen_needed or ("ref" in frozen_needed and self.same_ref)) else None
+        if "prev" in frozen_needed:
+            self.frozen["prev"] = prev
+        if "ref" in frozen_needed:
+            if self.same_ref:
+                self.frozen["ref"] = prev
+            else:
+                self.frozen["ref"] = frozen_logprobs(self.ref.to(self.device), *args, "log π_ref", self.accelerator,
+                                                     self.fused)
+                self.ref = None
+        self.frozen_seconds = time.time() - t0
+
+    def _setup_optimizer(self) -> None:
+        # after the frozen log-probs: π_t's are the starting model's, with or without adapters (LoRA's B starts at 0)
+        if self.cfg.get("peft"):
+            if self.cfg.get("trainable_layers"):
+                raise ValueError("train.peft and train.trainable_layers: choose one (LoRA trains only its adapters)")
+            if self.sharded:
+                raise ValueError(f"train.peft is not wired for {self.accelerator.distributed_type.name}: use one "
+                                 "process or plain data parallel")
+            self.model = add_lora(self.model, self.cfg["peft"])
+            self.n_trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        else:
+            self.n_trainable = _freeze_lower_layers(self.model, self.cfg.get("trainable_layers"))
+        if self.cfg.get("gradient_checkpointing"):
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        # torch's fused AdamW (one kernel for the whole update) on a single CUDA process or plain data parallel:
+        # +16-18% tokens/s of the H100 step with gradient checkpointing in two runs (bench/README.md; -6% in one run
+        # without it); sharded runs keep foreach
+        self.fused_adam = self.device.type == "cuda" and not self.sharded
+        self.opt = torch.optim.AdamW(params, lr=self.cfg["lr"], weight_decay=0.0, fused=self.fused_adam or None)
+
+    def _setup_schedule(self) -> None:
+        """The whole schedule, fixed up front, so a resumed run replays exactly the same batches. The budget:
+        train.epochs passes over the examples, or exactly train.steps_per_round optimizer steps (epochs repeat,
+        each reshuffled, until the steps are filled; the last may be partial), which holds the number of updates
+        equal across algorithms whose rounds yield different numbers of examples."""
+        cfg, schedule, epoch = self.cfg, [], 0
+        longest = [max(len(seq[0]) for seq in ex) for ex in self.encoded]
+        steps_budget = cfg.get("steps_per_round")
+        while len(schedule) < steps_budget if steps_budget else epoch < cfg["epochs"]:
+            schedule += [(epoch, b) for b in batch_schedule(longest, cfg["batch_size"], self.rng,
+                                                            cfg.get("group_by_length", False))]
+            epoch += 1
+        self.schedule = schedule[:steps_budget] if steps_budget else schedule
+        # the schedule's learning rate is set on the optimizer before each step (not an LR scheduler object:
+        # nothing to prepare, shard or checkpoint, and a resumed round gets the same rates)
+        self.lr_kind = cfg.get("lr_scheduler", "constant")
+        self.warmup_steps = math.ceil(cfg.get("warmup_ratio", 0.0) * len(self.schedule))
+
+    def _setup_resume_and_prepare(self) -> None:
+        accelerator, cfg = self.accelerator, self.cfg
+        # the identity holds a content hash of the examples (responses, labels), so a rerun on changed data
+        # never resumes a checkpoint of the old data
+        self.ckpt = Checkpoint(self.out_dir, {"algorithm": self.algorithm, "hparams": self.hparams, "train": cfg,
+                                              "seed": self.seed, "init_model": str(self.init_model),
+                                              "n_examples": len(self.examples),
+                                              "examples": examples_hash(self.examples)})
+        self.step_i, self.train_tokens, self.metrics_rows = 0, 0, []
+        # the Checkpoint holds whole weights and one optimizer state; under FSDP / ZeRO-3 each process
+        # holds a shard of both, so neither a checkpoint written by the first process nor one loaded
+        # before the sharding would be the job's state
+        resumed = None if self.sharded else self.ckpt.load(self.model, self.opt)
+        if resumed:
+            self.step_i, self.train_tokens = resumed["step"], resumed["train_tokens"]
+            self.metrics_rows = resumed["metrics"]
+            print(f"resuming {self.algorithm} from its checkpoint at step {self.step_i}/{len(self.schedule)}",
+                  flush=True)
+        self.every = cfg.get("checkpoint_every") or 0
+        if accelerator.distributed_type.name == "DEEPSPEED":
+            configure_deepspeed(accelerator.state.deepspeed_plugin.deepspeed_config, self.micro, cfg["max_grad_norm"])
+        # under LoRA the policy is the base model with its adapters injected (peft's wrapper hides the backbone
+        # that sequence_logprobs runs); self.model stays the PeftModel, which saves the adapter and merges it
+        net = self.model.get_base_model() if cfg.get("peft") else self.model
+        self.policy, self.opt = accelerator.prepare(PolicyLogprobs(net, cfg["logprob_chunk"], self.fused), self.opt)
+        # FSDP2 replaces the parameters by sharded ones, and accelerate clips FSDP gradients only when
+        # given exactly the prepared module's parameters (frozen ones have no gradient and are skipped)
+        self.clip_params = list(self.policy.parameters())
+        if accelerator.gradient_accumulation_steps != self.n_micro:  # a DeepSpeed config can pin its own value
+            raise ValueError(f"train.micro_batch_size ({self.micro}) needs {self.n_micro} micro-batches per step, but "
+                             f"the accelerate config fixes gradient_accumulation_steps = "
+                             f"{accelerator.gradient_accumulation_steps}; remove that key from the config (or set it "
+                             "to auto)")
+        if self.every and self.sharded:
+            self.every = 0
+            if self.is_main:
+                print(f"train.checkpoint_every ignored under {accelerator.distributed_type.name}: mid-round "
+                      "checkpoints hold unsharded state; a restarted job reruns the round", flush=True)
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def _micro_batches(self, idx: list[int]) -> tuple[list[list[int]], list[float], float]:
+        """This process's share of the global batch `idx` as exactly n_micro passes, with each pass's weight.
+
+        A process left without an example runs one with weight 0 so that every process takes part in the
+        gradient all-reduce; every process runs exactly n_micro passes (accelerate counts them to know when to
+        synchronise and step), passes beyond this process's examples repeat one with weight 0."""
+        rank, world = self.accelerator.process_index, self.world
+        local = idx[rank::world]
+        weight = len(local) / len(idx) * world
+        if not local:
+            local, weight = idx[:1], 0.0
+        parts = [local[s:s + self.micro] for s in range(0, len(local), self.micro)]
+        shares = [len(part) / len(local) * weight for part in parts]
+        parts += [local[:1]] * (self.n_micro - len(parts))
+        shares += [0.0] * (self.n_micro - len(shares))
+        return parts, shares, weight
+
+    def step(self, epoch: int, idx: list[int]) -> dict:
+        """One optimizer step on the global batch `idx`: its metrics row."""
+        accelerator, device, n_micro, world = self.accelerator, self.device, self.n_micro, self.world
+        parts, shares, weight = self._micro_batches(idx)
+        loss_value, extra, tokens = torch.zeros((), device=device), {}, 0
+        for k, (part, share) in enumerate(zip(parts, shares)):
+            with accelerator.accumulate(self.policy):
+                part_loss, part_extra, part_tokens = _forward_loss(
+                    self.policy, self.algo, accelerator, [self.encoded[i] for i in part],
+                    {key: tensor[part] for key, tensor in self.frozen.items()},
+                    {f: [self.examples[i].fields[f] for i in part] for f in self.fields}, self.pad_id, device)
+                bad = torch.tensor(float(not torch.isfinite(part_loss)), device=device)
+                if world > 1:
+                    bad = accelerator.reduce(bad, reduction="sum")
+                if bad:
+                    raise TrainingDiverged(f"{self.algorithm}: loss is {part_loss.item()} at epoch {epoch} step "
+                                           f"{self.step_i} (micro-batch {k + 1}/{n_micro}); no model was published")
+                # accelerate divides by n_micro; the shares make the summed gradient the full batch's
+                accelerator.backward(part_loss * share * n_micro)
+                loss_value += part_loss.detach() * share / world
+                if share:
+                    tokens += part_tokens
+                for key, value in part_extra.items():  # every process gets the keys, for the reduce below
+                    extra[key] = extra.get(key, 0.0) + (value * share / weight if share else 0.0)
+                if k == n_micro - 1:
+                    grad_norm, lr = self._optimizer_step()
+        if world > 1:
+            loss_value = accelerator.reduce(loss_value, reduction="sum")
+            # each process's metrics are means over its share of the batch: weight them by that share
+            keys = sorted(extra)
+            shares_sum = accelerator.reduce(torch.tensor([extra[k] * weight / world for k in keys], device=device),
+                                            reduction="sum")
+            extra = dict(zip(keys, shares_sum.tolist()))
+        tokens = torch.tensor(tokens, device=device)
+        tokens = int(accelerator.reduce(tokens, reduction="sum") if world > 1 else tokens)
+        self.train_tokens += tokens
+        return {"step": self.step_i, "epoch": epoch, "lr": lr, "loss": loss_value.item(),
+                "grad_norm": None if grad_norm is None else float(grad_norm), "tokens": tokens, **extra}
+
+    def _optimizer_step(self):
+        """Clip, set the schedule's learning rate, step, zero: (grad norm, lr)."""
+        grad_norm = self.accelerator.clip_grad_norm_(self.clip_params, self.cfg["max_grad_norm"])
+        lr = self.cfg["lr"] * lr_factor(self.step_i, len(self.schedule), self.warmup_steps, self.lr_kind)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        return grad_norm, lr
+
+    def _start_tracking(self) -> None:
+        """One tracker run per algorithm × round (train.report_to), with the round's settings as its config."""
+        if not self.tracking:
+            return
+        name = self.cfg["report_to"]
+        run_dir = str(Path(self.tracking_dir) / self.run_name)
+        # dvclive: its own dvc.yaml in the run folder (not the project's), no DVC experiment commit
+        init = {"dvclive": {"dvclive": {"dir": run_dir, "save_dvc_exp": False, "dvcyaml": f"{run_dir}/dvc.yaml"}},
+                "wandb": {"wandb": {"name": self.run_name, "dir": self.tracking_dir}}}.get(name, {})
+        project = self.run_name if name == "tensorboard" else "gamealign"
+        self.accelerator.init_trackers(project, config={"algorithm": self.algorithm, "seed": self.seed,
+                                                        **{f"hp_{k}": v for k, v in self.hparams.items()},
+                                                        "lr": self.cfg["lr"], "batch_size": self.cfg["batch_size"]},
+                                       init_kwargs=init)
+
+    def train(self) -> None:
+        """Every remaining step of the schedule, with a progress bar and a checkpoint every `checkpoint_every`."""
+        self._start_tracking()
+        self.policy.train()
+        t0, total = time.time(), len(self.schedule)
+        with tqdm(total=total, initial=self.step_i, desc=f"train {self.algorithm}", unit="step",
+                  disable=not self.is_main) as bar:
+            for epoch, idx in self.schedule[self.step_i:]:
+                row = self.step(epoch, idx)
+                self.metrics_rows.append(row)
+                if self.tracking:
+                    self.accelerator.log({k: v for k, v in row.items() if k != "step" and v is not None},
+                                         step=row["step"])
+                self.step_i += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                if self.every and self.step_i % self.every == 0 and self.step_i < total:
+                    if self.is_main:
+                        self.ckpt.save(self.model, self.opt, {"step": self.step_i, "train_tokens": self.train_tokens,
+                                                              "metrics": self.metrics_rows})
+                    self.accelerator.wait_for_everyone()
+        self.train_seconds = time.time() - t0
+        self.policy.eval()
+        if self.tracking:
+            self.accelerator.end_training()
+
+    # --- cleanup ----------------------------------------------------------------------------------
+    def publish_unchanged(self) -> dict:
+        """The study goes on: this round publishes π_t unchanged and says why."""
+        reason = f"no training examples: all {len(self.groups)} groups tied or were empty"
+        return _publish_unchanged(self.algorithm, self.hparams, self.cfg, self.init_model, self.ref_model,
+                                  self.out_dir, self.seed, self.counts, self.data_files, reason,
+                                  time.time() - self.t_start)
+
+    def cleanup(self) -> dict:
+        """The manifest, and the model (gathered from its shards where FSDP / ZeRO-3 split it) published
+        atomically with its metrics by the first process; the mid-round checkpoint removed."""
+        accelerator = self.accelerator
+        counts = dict(self.counts or {})
+        counts.update(train_examples=len(self.examples), train_steps=self.step_i, train_tokens=self.train_tokens,
+                      trainable_parameters=self.n_trainable)
+        info = _round_manifest(self.algorithm, self.hparams, self.cfg, self.seed, self.init_model, self.ref_model,
+                               self.data_files, counts,
+                               {"frozen_logprobs_s": round(self.frozen_seconds, 3),
+                                "train_s": round(self.train_seconds, 3),
+                                "total_s": round(time.time() - self.t_start, 3)},
+                               final_loss=self.metrics_rows[-1]["loss"])
+        info["processes"] = self.world
+        info["distributed"] = accelerator.distributed_type.name  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
+        info["kernels"] = {"liger": self.fused, "fused_adamw": self.fused_adam}
+        state = None
+        if self.world > 1:  # the full weights, gathered from the shards where FSDP / ZeRO-3 split them
+            gathered = accelerator.get_state_dict(self.policy)  # under ZeRO-3 only the first process gets it
+            state = {k.removeprefix("model."): v for k, v in gathered.items()} if gathered is not None else None
+        if self.is_main:
+            with atomic_path(self.out_dir, is_dir=True) as tmp:
+                model = self.model
+                if self.cfg.get("peft"):   # the adapter beside a merged plain checkpoint, which every later stage loads
+                    model.save_pretrained(tmp / "adapter")
+                    model = model.merge_and_unload()
+                    state = None
+                model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": state} if state else {}))
+                self.tokenizer.save_pretrained(tmp)
+                _write_metrics_and_manifest(tmp, self.metrics_rows, info)
+            self.ckpt.remove()
+        accelerator.wait_for_everyone()
+        return info
+
+
+def train_round(**kwargs) -> dict:
+    """One round of `algorithm` (RoundRecipe's keyword arguments): setup → train → cleanup."""
+    recipe = RoundRecipe(**kwargs)
+    if not recipe.setup():
+        return recipe.publish_unchanged()
+    recipe.train()
+    return recipe.cleanup()

@@ -49,6 +49,10 @@ def only(values, *keys):
 # commands as these module-level strings, not as params: Snakemake formats shell commands with the Snakefile's
 # globals too, and a global is no rerun trigger — changing one reruns nothing.
 GPU_MEMORY = config["sampling"]["gpu_memory_utilization"]
+# train.report_to's trackers write here, one run per algorithm x round (a runtime knob: no rerun when it changes)
+TRACKING = f"{R}/tracking"
+# model.trust_remote_code reaches every job that loads a checkpoint (sampling, training, evaluation generation)
+TRUST = "--trust-remote-code" if config["model"]["trust_remote_code"] else ""
 JUDGE_RUNTIME = jq(split_runtime("judge", config["judge"])[1])
 EVAL_JUDGE_RUNTIME = jq(split_runtime("judge", evaluation_judge(config))[1])
 TRAIN_RUNTIME = jq(split_runtime("train", config["train"])[1])

@@ -1,8 +1,11 @@
 # Every model (SFT and each algorithm x round) answers each benchmark's prompts greedily. The
 # held-out prompts double as the offline ("builtin") AlpacaEval / Arena-Hard prompt set, with the
 # SFT model's answers as reference, so they are generated once per model.
+from gamealign.evaluation.registry import BENCHMARKS, scored_against_reference
+
 BENCHES = config["evaluation"]["benchmarks"]
-EXTERNAL = [b for b in ("alpaca_eval", "arena_hard") if b in BENCHES and config["evaluation"][b]["source"] != "builtin"]
+# judged benchmarks with their own prompts and reference answers, unless they run offline on the held-out prompts
+EXTERNAL = [b for b in scored_against_reference() if b in BENCHES and config["evaluation"][b]["source"] != "builtin"]
 
 
 def prompt_set(bench):
@@ -17,8 +20,8 @@ def reference_for(bench):
 
 
 wildcard_constraints:
-    promptset="heldout|alpaca_eval|arena_hard",
-    bench="alpaca_eval|arena_hard",
+    promptset="|".join(["heldout", *scored_against_reference()]),
+    bench="|".join(scored_against_reference()),
 
 
 rule bench_data:
@@ -61,7 +64,7 @@ rule eval_generate:
     shell:
         "gamealign sample --greedy --model {input.model} --prompts {input.prompts} --out {output.gens} "
         "--stats {output.stats} --params {params.evaluation:q} --seed {params.seed} {params.system} "
-        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} --threads {threads} > {log} 2>&1"
+        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} {TRUST} --threads {threads} > {log} 2>&1"
 
 
 rule eval_winrate:

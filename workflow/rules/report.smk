@@ -1,10 +1,9 @@
 def score_file(model_id, bench):
-    name = "heldout_winrate" if bench == "heldout" else bench
-    return f"{R}/eval/{model_id}/{name}.json"
+    return f"{R}/eval/{model_id}/{BENCHMARKS[bench].score_file}"
 
 
 def scored_model_ids(bench):
-    return leaderboard_model_ids() if bench == "open_llm" else all_model_ids()
+    return leaderboard_model_ids() if BENCHMARKS[bench].kind == "tasks" else all_model_ids()
 
 
 def report_scores():
@@ -12,16 +11,18 @@ def report_scores():
     return [(m, b, score_file(m, b)) for b in BENCHES for m in scored_model_ids(b)]
 
 
-def report_args():
-    """--model SEED::ALGO::ROUND::MANIFEST and --score SEED::ALGO::ROUND::BENCH::PATH (SEED empty: the shared SFT)."""
-    trained = [(rep, a, r) for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)]
-    models = ["::sft::0::"] + [f"{rep_seed(rep)}::{a}::{r}::{model_dir(rep, a, r)}/manifest.json" for rep, a, r in trained]
+def report_index():
+    """What the report reads (`gamealign report --index`): every model's manifest and every score file, by seed,
+    algorithm and round (seed and manifest None for the shared SFT model), and the game track's folders."""
+    models = [{"seed": None, "algorithm": "sft", "round": 0, "manifest": None}]
+    models += [{"seed": rep_seed(rep), "algorithm": a, "round": r, "manifest": f"{model_dir(rep, a, r)}/manifest.json"}
+               for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)]
     scores = []
     for m, bench, path in report_scores():
         rep, algo, rnd = split_model_id(m)
-        scores.append(f"{rep_seed(rep) if m != 'sft' else ''}::{algo}::{rnd}::{bench}::{path}")
-    games = [f"--game {game_dir(fam)}" for fam in GAME_FAMILIES]
-    return " ".join([f"--model {m}" for m in models] + [f"--score {s}" for s in scores] + games)
+        scores.append({"seed": None if m == "sft" else rep_seed(rep), "algorithm": algo, "round": rnd,
+                       "benchmark": bench, "path": path})
+    return {"models": models, "scores": scores, "games": [game_dir(fam) for fam in GAME_FAMILIES]}
 
 
 rule report:
@@ -35,7 +36,7 @@ rule report:
         figures=report(directory(f"{R}/report/figures"), patterns=["{name}.png"], caption="../report/figures.rst",
                        category="Figures"),
     params:
-        args=report_args(),
+        index=jq(report_index()),
         config=jq(without_runtime(config)),   # what the report records and hashes: no runtime knobs
         out_dir=f"{R}/report",
     resources:
@@ -45,4 +46,4 @@ rule report:
     log:
         f"{R}/logs/report.log",
     shell:
-        "gamealign report {params.args} --config {params.config:q} --out-dir {params.out_dir} > {log} 2>&1"
+        "gamealign report --index {params.index:q} --config {params.config:q} --out-dir {params.out_dir} > {log} 2>&1"

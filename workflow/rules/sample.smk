@@ -24,4 +24,4 @@ rule sample:
     shell:
         "gamealign sample --model {input.model} --prompts {input.prompts} --out {output.samples} "
         "--stats {output.stats} --params {params.sampling:q} --seed {params.seed} {params.system} "
-        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} --threads {threads} > {log} 2>&1"
+        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} {TRUST} --threads {threads} > {log} 2>&1"

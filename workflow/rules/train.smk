@@ -64,4 +64,5 @@ rule train:
         "--init-model {input.init} --ref-model {input.ref} --prompts {input.prompts} "
         "--samples {input.samples} --prefs {input.prefs} --truncated {params.truncated} --plan-seed {params.plan_seed} "
         "{params.extra} --out {output.model} --seed {params.seed} "
-        "{params.system} --threads {threads} > {log} 2>&1"
+        "{params.system} {TRUST} --run-name {wildcards.rep}{wildcards.algo}-r{wildcards.round} "
+        "--tracking-dir {TRACKING} --threads {threads} > {log} 2>&1"

@@ -10,12 +10,14 @@ Raw judgments are written next to each score; the score file names judge, baseli
 from __future__ import annotations
 
 from ..io import DataError, read_jsonl, write_json, write_jsonl
-from ..judges import JudgeCache, make_judge
+from ..judges import CachedJudge, JudgeCache, make_judge
 from . import arena_hard as AH
 from .stats import bootstrap_mean_ci, truncation_rate
 
 
-def _load(prompts_path, candidate_path, reference_path):
+def load_answers(prompts_path, candidate_path, reference_path):
+    """(prompts by id, candidate answers by prompt id, reference answers by prompt id, prompt ids in file order);
+    a prompt without an answer in either file is a DataError naming the file."""
     prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
     cand = {r["prompt_id"]: r for r in read_jsonl(candidate_path, required=("prompt_id", "text"))}
     ref = {r["prompt_id"]: r for r in read_jsonl(reference_path, required=("prompt_id", "text"))}
@@ -27,40 +29,31 @@ def _load(prompts_path, candidate_path, reference_path):
     return prompts, cand, ref, ids
 
 
-class CachedJudge:
-    def __init__(self, judge_cfg, cache_path):
-        self.judge = make_judge(judge_cfg)
-        self.identity = self.judge.identity()
-        self.cache = JudgeCache(cache_path)
-        self.calls = 0
+def is_the_baseline(cand: dict, ref: dict, ids: list[str]) -> bool:
+    """Every answer is the reference's own (the SFT model scored against itself, or a round that changed no
+    answer): its win rate is ½ exactly, by the identical-text rule, and no length or Bradley–Terry fit exists."""
+    return all(cand[i]["text"] == ref[i]["text"] for i in ids)
 
-    def __call__(self, prompt, a, b) -> float:
-        if a == b:
-            return 0.5
-        key = JudgeCache.key(self.identity, prompt, a, b)
-        hit = self.cache.get_many([key])
-        if key in hit:
-            return hit[key]
-        p = self.judge.preference(prompt, a, b)
-        self.cache.put_many({key: p})
-        self.calls += 1
-        return p
+
+def cached_judge(judge_cfg: dict, cache_path) -> CachedJudge:
+    """The evaluation judge behind the study's judge cache (the identical-text rule included)."""
+    return CachedJudge(make_judge(judge_cfg), JudgeCache(cache_path))
 
 
 def score_alpaca_eval(*, prompts_path, candidate_path, reference_path, reference_name, judge_cfg, out_json,
                       out_judgments, cache_path=None, lc_glm="offline", ci_level=0.95, seed=0, model_id="") -> dict:
     from .alpaca_eval_metrics import length_controlled, to_annotations
 
-    prompts, cand, ref, ids = _load(prompts_path, candidate_path, reference_path)
-    judge = CachedJudge(judge_cfg, cache_path)
+    prompts, cand, ref, ids = load_answers(prompts_path, candidate_path, reference_path)
+    judge = cached_judge(judge_cfg, cache_path)
     rows = [{"prompt_id": i, "p_model_wins": judge(prompts[i], cand[i]["text"], ref[i]["text"]),
              "model_chars": len(cand[i]["text"]), "reference_chars": len(ref[i]["text"])} for i in ids]
     p = [r["p_model_wins"] for r in rows]
     mean, lo, hi = bootstrap_mean_ci(p, ci_level, seed=seed)
     ann = to_annotations([prompts[i]["messages"][-1]["content"] for i in ids], [cand[i]["text"] for i in ids],
                          [ref[i]["text"] for i in ids], p, model=model_id or "model", baseline=reference_name)
-    if model_id == "sft" and reference_name == "sft":
-        lc = {"length_controlled_winrate": 50.0, "lc_standard_error": 0.0, "lc_glm": "baseline vs itself"}
+    if is_the_baseline(cand, ref, ids):
+        lc = {"length_controlled_winrate": 50.0, "lc_standard_error": 0.0, "lc_glm": "answers identical to the baseline's"}
     else:
         lc = length_controlled(ann, offline=(lc_glm == "offline"))
     result = {"benchmark": "alpaca_eval", "model_id": model_id, "win_rate": mean, "ci_low": lo, "ci_high": hi,
@@ -81,8 +74,8 @@ def score_alpaca_eval(*, prompts_path, candidate_path, reference_path, reference
 def score_arena_hard(*, prompts_path, candidate_path, reference_path, reference_name, judge_cfg, out_json,
                      out_judgments, cache_path=None, n_boot=100, ci_level=0.95, seed=0, model_id="",
                      bootstrap="question") -> dict:
-    prompts, cand, ref, ids = _load(prompts_path, candidate_path, reference_path)
-    judge = CachedJudge(judge_cfg, cache_path)
+    prompts, cand, ref, ids = load_answers(prompts_path, candidate_path, reference_path)
+    judge = cached_judge(judge_cfg, cache_path)
     model, base = model_id or "model", f"baseline:{reference_name}"
     rows, battles, questions = [], [], []
     for i in ids:
@@ -91,7 +84,7 @@ def score_arena_hard(*, prompts_path, candidate_path, reference_path, reference_
         rows.append({"prompt_id": i, "p_model_wins_model_first": forward, "p_baseline_wins_baseline_first": backward})
         battles += [(model, base, forward), (base, model, backward)]
         questions += [i, i]
-    if model_id == "sft" and reference_name == "sft":
+    if is_the_baseline(cand, ref, ids):
         scored = {"score": 0.5, "ci_low": 0.5, "ci_high": 0.5, "n_battles": len(battles), "n_boot": 0,
                   "ci_level": ci_level, "bootstrap_unit": bootstrap}
     else:
@@ -109,3 +102,4 @@ def score_arena_hard(*, prompts_path, candidate_path, reference_path, reference_
     write_jsonl(out_judgments, rows)
     write_json(out_json, result)
     return result
+

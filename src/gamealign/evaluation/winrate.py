@@ -6,23 +6,16 @@ with a percentile-bootstrap CI over prompts. The raw judgments are written next 
 
 from __future__ import annotations
 
-from ..io import DataError, read_jsonl, write_json, write_jsonl
-from .scoring import CachedJudge
+from ..io import write_json, write_jsonl
+from .scoring import cached_judge, load_answers
 from .stats import bootstrap_mean_ci, truncation_rate
 
 
 def judge_against_baseline(*, prompts_path, candidate_path, baseline_path, judge_cfg, out_json, out_judgments,
                            cache_path=None, ci_level=0.95, seed=0, model_id="", baseline_id="sft") -> dict:
-    prompts = {p["id"]: p for p in read_jsonl(prompts_path, required=("id", "messages"))}
-    cand = {r["prompt_id"]: r for r in read_jsonl(candidate_path, required=("prompt_id", "text"))}
-    base = {r["prompt_id"]: r for r in read_jsonl(baseline_path, required=("prompt_id", "text"))}
-    ids = sorted(prompts)
-    for name, got in (("candidate", cand), ("baseline", base)):
-        missing = [i for i in ids if i not in got]
-        if missing:
-            raise DataError(f"{candidate_path if name == 'candidate' else baseline_path}: "
-                             f"no response for {len(missing)} held-out prompt(s), e.g. {missing[0]}")
-    judge = CachedJudge(judge_cfg, cache_path)
+    prompts, cand, base, ids = load_answers(prompts_path, candidate_path, baseline_path)
+    ids = sorted(ids)
+    judge = cached_judge(judge_cfg, cache_path)
     rows = [{"prompt_id": i, "p_candidate_wins": judge(prompts[i], cand[i]["text"], base[i]["text"]),
              "candidate_tokens": cand[i].get("n_tokens"), "baseline_tokens": base[i].get("n_tokens")} for i in ids]
     mean, lo, hi = bootstrap_mean_ci([r["p_candidate_wins"] for r in rows], ci_level, seed=seed)

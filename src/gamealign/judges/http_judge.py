@@ -20,12 +20,13 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 
 from .base import BothOrdersJudge, JudgeServiceError
-from .local_model import instruction_text
+from .text import instruction_text
 
 SYSTEM = "You are a helpful assistant who evaluates the quality of AI assistants' answers to a user instruction."
 TEMPLATE = ("Select the output, A or B, that better follows the instruction: more helpful, accurate and "
@@ -40,8 +41,13 @@ class _Retryable(Exception):
 class HTTPJudge(BothOrdersJudge):
     name = "http"
 
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(**(cfg.get("http") or {}))
+
     def __init__(self, base_url=None, model="gpt-4-1106-preview", api_key_env="OPENAI_API_KEY", timeout_s=60.0,
-                 max_retries=4, backoff_s=2.0, temperature=0.0, sleep=time.sleep):
+                 max_retries=4, backoff_s=2.0, temperature=0.0, concurrency=1, sleep=time.sleep):
         if not base_url:
             raise JudgeServiceError("judge.http.base_url: the http judge needs an endpoint URL")
         self.url = base_url.rstrip("/") + "/chat/completions"
@@ -49,7 +55,9 @@ class HTTPJudge(BothOrdersJudge):
         self.timeout_s, self.max_retries, self.backoff_s = float(timeout_s), int(max_retries), float(backoff_s)
         self.temperature = temperature
         self._sleep = sleep
+        self.concurrency = int(concurrency)
         self.requests = 0
+        self._lock = threading.Lock()
 
     def identity(self) -> dict:
         # the endpoint is part of what answers: the same model name behind two servers is two judges
@@ -62,7 +70,8 @@ class HTTPJudge(BothOrdersJudge):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         req = urllib.request.Request(self.url, data=json.dumps(body).encode(), headers=headers, method="POST")
-        self.requests += 1
+        with self._lock:
+            self.requests += 1
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 raw = resp.read()
@@ -106,6 +115,16 @@ class HTTPJudge(BothOrdersJudge):
         if text[:1] in ("A", "B"):
             return 1.0 if text[0] == "A" else 0.0
         raise _Retryable(f"reply names neither A nor B: {text[:80]!r}")
+
+    def p_first_many(self, prompt: dict, shown: list[tuple[str, str]]) -> list[float]:
+        """Every (A, B) of the batch, `concurrency` requests in flight at once (each with its own retries);
+        answers in the batch's order."""
+        if self.concurrency <= 1 or len(shown) <= 1:
+            return [self.p_first(prompt, a, b) for a, b in shown]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(shown))) as pool:
+            return list(pool.map(lambda ab: self.p_first(prompt, *ab), shown))
 
     def p_first(self, prompt: dict, a: str, b: str) -> float:
         body = {"model": self.model, "temperature": self.temperature, "max_tokens": 1, "logprobs": True,

@@ -1,4 +1,4 @@
-"""What the two local-model judges share: checking the model folder, its fingerprint, and the text fed to it."""
+"""What the two local-model judges share: checking the model folder, its fingerprint, tokenising a conversation."""
 
 from __future__ import annotations
 
@@ -30,14 +30,6 @@ def fingerprint(folder: Path) -> str:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
     return h.hexdigest()[:16]
-
-
-def instruction_text(prompt: dict) -> str:
-    """The prompt's conversation as plain text (the last user turn, earlier turns prefixed by role)."""
-    msgs = prompt["messages"]
-    if len(msgs) == 1:
-        return msgs[0]["content"]
-    return "\n\n".join(f"{m['role']}: {m['content']}" for m in msgs)
 
 
 def conversation_ids(tokenizer, messages: list[dict], max_length: int, add_generation_prompt: bool) -> list[int]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from .base import BothOrdersJudge, JudgeInputError
-from .local_model import check_model_dir, conversation_ids, fingerprint, instruction_text
+from .local_model import check_model_dir, conversation_ids, fingerprint
+from .text import instruction_text
 
 TEMPLATE = ("Compare two responses to the instruction below and decide which is better (more helpful, "
             "correct and relevant).\n\n[Instruction]\n{instruction}\n\n[Response A]\n{a}\n\n[Response B]\n{b}\n\n"
@@ -21,6 +22,11 @@ TEMPLATE = ("Compare two responses to the instruction below and decide which is 
 
 class PairwiseModelJudge(BothOrdersJudge):
     name = "pairwise_model"
+
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.get("path"), max_length=cfg.get("max_length", 1024))
 
     def __init__(self, path, max_length: int = 1024):
         from transformers import AutoModelForCausalLM, AutoTokenizer

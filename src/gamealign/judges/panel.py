@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from .. import constraints as C
-from .base import Judge, JudgeInputError
+from .base import JudgeInputError, PairwiseJudge
 
 ALL_CRITERIA = ("constraints", "concise", "no_repetition", "relevance", "complete")
 _STOP = set("""a an the and or of to in on for with about what which that this those these how why
@@ -30,8 +30,13 @@ def _content_words(text: str) -> set[str]:
     return {w.lower() for w in C.words(text) if len(w) > 3 and w.lower() not in _STOP}
 
 
-class PanelJudge(Judge):
+class PanelJudge(PairwiseJudge):
     name = "panel"
+
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.get("criteria"))
 
     def __init__(self, criteria=None):
         self.criteria = tuple(criteria or ALL_CRITERIA)

@@ -18,6 +18,11 @@ from .local_model import check_model_dir, conversation_ids, fingerprint
 class RewardModelJudge(Judge):
     name = "reward_model"
 
+
+    @classmethod
+    def from_config(cls, cfg):
+        return cls(cfg.get("path"), max_length=cfg.get("max_length", 1024), batch_size=cfg.get("batch_size", 8))
+
     def __init__(self, path, max_length: int = 1024, batch_size: int = 8):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -59,6 +64,8 @@ class RewardModelJudge(Judge):
                 self._memo[(key, t)] = r
         return [self._memo[(key, t)] for t in texts]
 
-    def compare(self, prompt: dict, a: str, b: str) -> float:
-        ra, rb = self.rewards(prompt, [a, b])
-        return 1.0 / (1.0 + math.exp(-(ra - rb)))
+    def judge(self, prompt, responses, pairs):
+        """Bradley–Terry on the rewards: every response of the batch scored in one pass (batch_size rows each)."""
+        needed = sorted({i for pair in pairs for i in pair})
+        r = dict(zip(needed, self.rewards(prompt, [responses[i] for i in needed])))
+        return [1.0 / (1.0 + math.exp(-(r[i] - r[j]))) for i, j in pairs]
