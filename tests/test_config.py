@@ -226,13 +226,17 @@ def test_the_cli_takes_its_defaults_from_the_schema():
         fill_section("sampling", {"temperatur": 0.5})
 
 
-def test_a_lora_config_dry_runs_through_the_slurm_profile(repo, env, tmp_path):
-    """train.peft at paper scale: the SLURM profile plans it, and the train jobs get the adapter settings."""
+def test_a_lora_and_sharded_config_dry_runs_through_the_slurm_profile(repo, env, tmp_path):
+    """train.peft and sampling.shards at paper scale: the SLURM profile plans them, the train jobs get the adapter
+    settings, and every sampling / generation shard is its own GPU job."""
+    import re
+
     from conftest import snakemake_bin
 
     cfg = yaml.safe_load((repo / "configs/paper-inpo.yaml").read_text())
     cfg.setdefault("train", {}).pop("trainable_layers", None)
     cfg["train"]["peft"] = {"r": 16, "alpha": 32}
+    cfg["sampling"]["shards"] = 4
     path = tmp_path / "lora.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     proc = subprocess.run([snakemake_bin(), "-s", str(repo / "Snakefile"), "-d", str(tmp_path / "w"), "--profile",
@@ -242,3 +246,12 @@ def test_a_lora_config_dry_runs_through_the_slurm_profile(repo, env, tmp_path):
     assert proc.returncode == 0, out[-2000:]
     trains = [line for line in out.splitlines() if " train --algorithm " in line]
     assert trains and all('"peft": {"alpha": 32, "dropout": 0.0, "r": 16' in line for line in trains)
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, flags=re.M)
+    by_rule = {}
+    for rule, resources in jobs:
+        by_rule.setdefault(rule, resources)
+    for rule in ("sample", "eval_generate"):    # each shard a GPU job
+        assert "slurm_partition=gpu" in by_rule[rule] and re.search(r"\bgpu=[1-9]", by_rule[rule]), (rule, by_rule[rule])
+    for rule in ("merge_samples", "merge_generations"):
+        assert "slurm_partition=cpu" in by_rule[rule], (rule, by_rule[rule])
+    assert sum(1 for line in out.splitlines() if "--shard 3 --shards 4" in line) > 0

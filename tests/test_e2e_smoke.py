@@ -319,3 +319,26 @@ def test_training_metrics_reach_dvclive_and_dvc_plots_renders_them(smoke_project
                           text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "results/tracking/dpo-r1/plots/metrics/loss.tsv" in proc.stdout
+
+
+def test_an_offline_dataset_feeds_dpo_and_spac_in_the_dag(repo, env, tmp_path):
+    """offline_data.source: file — one offline_data job writes the dataset in the study's formats; DPO and SPAC
+    train on it (their prompts, samples and prefs under results/offline), SPAC samples its self-play answers on
+    the dataset's prompts from round 1, and the shared round-1 data is judged only for the online algorithms."""
+    import yaml
+    cfg = yaml.safe_load((repo / "configs/smoke.yaml").read_text())
+    cfg["offline_data"] = {"source": "file", "path": str(repo / "tests/data/ultrafeedback_binarized_tiny.jsonl")}
+    path = tmp_path / "offline.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = run_snakemake(repo, env, tmp_path, "-n", "-p", config=str(path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "gamealign offline-data" in out
+    for algo in ("dpo", "spac"):
+        line = next(x for x in out.splitlines() if f"train --algorithm {algo} " in x and f"runs/{algo}/r1/model" in x)
+        assert "--prompts results/offline/prompts.jsonl" in line and "--prefs results/offline/prefs.parquet" in line
+    assert "--samples results/runs/wind/r1/" not in out   # online round 1 still shares runs/shared/r1
+    assert re.search(r"sample --model results/sft/model --prompts results/offline/prompts.jsonl "
+                     r"--out results/runs/spac/r1/samples.jsonl", out)
+    plans = re.search(r"--samples results/runs/shared/r1/samples.jsonl .*?--plans '(\[.*?\])'", out).group(1)
+    assert [p["plan"] for p in json.loads(plans)] == ["disjoint", "tournament"]   # WIND's and INPO's only

@@ -77,3 +77,58 @@ def test_ct2_backend_writes_the_hf_rows_greedy_and_a_seeded_contract_sampled(tin
     assert all(r["finish_reason"] == "stop" or r["n_tokens"] == 8 for r in rows)
     assert len({r["text"] for r in rows}) > 1 and outs[1] == rows
     assert json.loads((tmp_path / "a.stats.json").read_text())["backend"] == "ct2"
+
+
+def _sample(tmp_path, tiny_sft, name, params, *extra, backend="hf"):
+    from gamealign.cli import main
+    rc = main(["sample", "--backend", backend, "--model", str(tiny_sft), "--prompts", str(tmp_path / "p.jsonl"),
+               "--out", str(tmp_path / f"{name}.jsonl"), "--params", json.dumps(params), "--threads", "1",
+               "--stats", str(tmp_path / f"{name}.stats.json"), "--seed", "3", *extra])
+    assert rc in (0, None)
+    return tmp_path / f"{name}.jsonl"
+
+
+def test_two_shards_merge_into_one_jobs_rows_and_greedy_texts(tiny_sft, tmp_path):
+    """sampling.shards: 2 jobs, each a contiguous share of the prompts, joined by merge-samples: the same rows in
+    the same order with the same contract as one job's; greedy, the same texts; sampled (one random stream per
+    HF job), each shard with its own seed."""
+    from gamealign.cli import main
+
+    prompts = builtin_prompts(5, seed=4)
+    write_jsonl(tmp_path / "p.jsonl", prompts)
+    for greedy, params in ((True, {"max_new_tokens": 8, "batch_size": 8}),
+                           (False, {"k": 3, "max_new_tokens": 8, "batch_size": 8, "temperature": 1.0, "top_p": 1.0})):
+        flag = ["--greedy"] if greedy else []
+        tag = "g" if greedy else "s"
+        one = read_jsonl(_sample(tmp_path, tiny_sft, f"one{tag}", params, *flag))
+        parts = [_sample(tmp_path, tiny_sft, f"part{tag}{i}", params, *flag, "--shard", str(i), "--shards", "2")
+                 for i in range(2)]
+        assert [len(read_jsonl(p)) for p in parts] == ([2, 3] if greedy else [6, 9])   # 5 prompts: 2 + 3
+        rc = main(["merge-samples", "--prompts", str(tmp_path / "p.jsonl"), "--shards", *map(str, parts),
+                   "--shard-stats", *[str(p).replace(".jsonl", ".stats.json") for p in parts],
+                   "--out", str(tmp_path / f"merged{tag}.jsonl"), "--stats", str(tmp_path / f"merged{tag}.stats.json")])
+        assert rc in (0, None)
+        merged = read_jsonl(tmp_path / f"merged{tag}.jsonl")
+        assert [(r["prompt_id"], r["k"]) for r in merged] == [(r["prompt_id"], r["k"]) for r in one]
+        assert all(set(r) == set(one[0]) for r in merged)
+        stats = json.loads((tmp_path / f"merged{tag}.stats.json").read_text())
+        assert stats["n_sequences"] == len(one) and len(stats["shards"]) == 2
+        if greedy:
+            assert merged == one
+        else:
+            assert stats["shards"][0]["seed"] != stats["shards"][1]["seed"]
+
+
+def test_merge_refuses_overlapping_or_missing_shards(tmp_path):
+    import pytest
+
+    from gamealign.io import DataError
+    from gamealign.sampling import merge_shards
+
+    prompts = [{"id": "a"}, {"id": "b"}]
+    row = lambda pid, k=0: {"prompt_id": pid, "k": k, "text": "x"}   # noqa: E731
+    assert merge_shards(prompts, [[row("b"), row("a", 1), row("a")]], ["s0"]) == [row("a"), row("a", 1), row("b")]
+    with pytest.raises(DataError, match="s1: prompt a was sampled by s0 too"):
+        merge_shards(prompts, [[row("a"), row("b")], [row("a")]], ["s0", "s1"])
+    with pytest.raises(DataError, match="no samples for 1 prompt"):
+        merge_shards(prompts, [[row("a")]], ["s0"])

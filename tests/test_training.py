@@ -305,3 +305,53 @@ def test_lora_refuses_trainable_layers(data, tiny_sft, tmp_path):
         train_round(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
                     ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
                     out_dir=str(tmp_path / "model"), seed=0)
+
+
+UF = __import__("pathlib").Path(__file__).parent / "data" / "ultrafeedback_binarized_tiny.jsonl"
+
+
+def test_an_ultrafeedback_file_drives_dpo_and_spac(tiny_sft, tmp_path):
+    """offline_data.source: file — the dataset's pairs, in the study's formats, are DPO's and SPAC's examples:
+    chosen vs rejected, charged no samples and no judge calls."""
+    from gamealign.offline_data import read_rows, write_study_files
+    from gamealign.training import load_groups
+
+    params = {"source": "file", "path": str(UF), "limit": None}
+    info = write_study_files(read_rows(params), tmp_path / "offline", params)
+    assert info["rows"] == 6
+    off = tmp_path / "offline"
+    assert json.loads((off / "prefs.stats.json").read_text())["judge_comparisons"] == 0
+    groups = load_groups(off / "samples.jsonl", off / "prefs.parquet")
+    cfg = validate_config({"train": {"batch_size": 2, "max_length": 96, "lr": 1e-3, "steps_per_round": 2}},
+                          check_paths=False)
+    selfplay = [Group(g.prompt_id, [f"self-play {i}" for i in range(2)]) for g in groups]
+    for name, hp in (("dpo", {"beta": 0.1}), ("spac", {"beta": 0.1, "lam": 1.0})):
+        info = train_round(algorithm=name, hparams=hp, train_cfg=cfg["train"], init_model=str(tiny_sft),
+                           ref_model=str(tiny_sft), prompts_path=str(off / "prompts.jsonl"), groups=groups,
+                           selfplay_groups=selfplay, out_dir=str(tmp_path / name), seed=0)
+        assert info["counts"]["train_examples"] == 6 and np.isfinite(info["final_loss"])
+    # DPO's examples are (chosen, rejected): the dataset's label
+    from gamealign.algorithms import get_algorithm
+    ex = get_algorithm("dpo", {"beta": 0.1}).build_examples(load_groups(off / "samples.jsonl", off / "prefs.parquet"),
+                                                             None)
+    assert ex[0].responses == ["A banana is yellow.", "Blue."]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"prompt": "Hi?"}, "missing field 'chosen'"),
+    ({"chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}],
+      "rejected": [{"role": "user", "content": "Bye?"}, {"role": "assistant", "content": "No."}]},
+     "do not share their prompt turns"),
+    ({"chosen": [{"role": "user", "content": "Hi?"}], "rejected": [{"role": "user", "content": "Hi?"}]},
+     "must end with a non-empty assistant answer"),
+    ({"chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Same."}],
+      "rejected": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Same."}]}, "the same answer"),
+])
+def test_a_malformed_preference_row_is_refused_naming_file_and_row(tmp_path, bad, message):
+    from gamealign.io import DataError
+    from gamealign.offline_data import read_rows
+
+    path = tmp_path / "prefs.jsonl"
+    path.write_text(UF.read_text().splitlines()[0] + "\n\n" + json.dumps(bad) + "\n")
+    with pytest.raises(DataError, match=rf"{path}:3: .*{message}"):
+        read_rows({"source": "file", "path": str(path)})

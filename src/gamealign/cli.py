@@ -58,8 +58,13 @@ def cmd_sample(a):
     prompts = read_jsonl(a.prompts, required=("id", "messages"))
     p = fill_section("evaluation" if a.greedy else "sampling", a.params)   # the schema's defaults, no others
     backend = resolve_backend(a.backend)
+    seed = a.seed
+    if a.shards > 1:   # sampling.shards: this job's contiguous share of the prompts (gamealign merge-samples joins them)
+        from .sampling import shard_of
+
+        prompts, seed = shard_of(prompts, a.shard, a.shards, seed, per_prompt_seeds=backend == "vllm")
     common = dict(temperature=0.0 if a.greedy else p["temperature"], top_p=1.0 if a.greedy else p["top_p"],
-                  max_new_tokens=p["max_new_tokens"], seed=a.seed, greedy=a.greedy, system_prompt=a.system_prompt)
+                  max_new_tokens=p["max_new_tokens"], seed=seed, greedy=a.greedy, system_prompt=a.system_prompt)
     k = 1 if a.greedy else p["k"]
     if backend == "vllm":
         from .sampling_vllm import generate_vllm
@@ -88,9 +93,31 @@ def cmd_sample(a):
     if a.stats:
         from .provenance import manifest
 
+        shard = {"shard": a.shard, "shards": a.shards, "shard_seed": seed} if a.shards > 1 else {}
         write_json(a.stats, {**manifest("sample", p, a.seed, model=a.model, prompts=a.prompts, greedy=a.greedy),
-                             **stats})
+                             **shard, **stats})
     print(json.dumps(stats))
+
+
+def cmd_offline_data(a):
+    from .offline_data import read_rows, write_study_files
+
+    print(json.dumps(write_study_files(read_rows(a.params), a.out_dir, a.params)))
+
+
+def cmd_merge_samples(a):
+    from .io import read_json, read_jsonl, write_json, write_jsonl
+    from .sampling import merge_shards
+
+    prompts = read_jsonl(a.prompts, required=("id", "messages"))
+    shards = [read_jsonl(path, required=("prompt_id", "k", "text"), allow_empty=True) for path in a.shards]
+    rows = merge_shards(prompts, shards, a.shards)
+    write_jsonl(a.out, rows)
+    if a.stats:
+        from .sampling import merge_shard_stats
+
+        write_json(a.stats, merge_shard_stats([read_json(p) for p in a.shard_stats], a.shard_stats))
+    print(json.dumps({"rows": len(rows), "shards": len(a.shards)}))
 
 
 def cmd_annotate(a):
@@ -316,9 +343,24 @@ def _round_commands(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--greedy", action="store_true")
     s.add_argument("--trust-remote-code", action="store_true", help="model.trust_remote_code: run the checkpoint's code")
+    s.add_argument("--shard", type=int, default=0, help="this job's share of the prompts (0-based; sampling.shards)")
+    s.add_argument("--shards", type=int, default=1, help="how many jobs share the prompts (sampling.shards)")
     s.add_argument("--system-prompt")
     s.add_argument("--threads", type=int)
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("offline-data", help="a preference dataset (UltraFeedback-binarized) in the study's formats")
+    s.add_argument("--params", type=_json, required=True, help="the config's offline_data section (JSON)")
+    s.add_argument("--out-dir", required=True, help="writes prompts.jsonl, samples.jsonl, prefs.parquet and stats")
+    s.set_defaults(func=cmd_offline_data)
+
+    s = sub.add_parser("merge-samples", help="join sampling.shards jobs' samples into one file, in prompt order")
+    s.add_argument("--prompts", required=True, help="the prompts file the shards split")
+    s.add_argument("--shards", nargs="+", required=True, help="the shards' samples files, shard 0 first")
+    s.add_argument("--shard-stats", nargs="*", default=[], help="the shards' stats files, shard 0 first")
+    s.add_argument("--out", required=True)
+    s.add_argument("--stats")
+    s.set_defaults(func=cmd_merge_samples)
 
     s = sub.add_parser("annotate", help="judge the pairs of each prompt's responses that the comparison plans read")
     s.add_argument("--prompts", required=True)

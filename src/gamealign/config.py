@@ -108,6 +108,9 @@ def _check_combinations(config: dict) -> None:
         if wind is not None and wind["eta"] * wind["beta"] > 1:
             raise ConfigError(f"config key '{section}.wind.eta': η·β = {wind['eta']} × {wind['beta']} = "
                               f"{wind['eta'] * wind['beta']:g} > 1; WIND's update π_t^(1−ηβ) π_ref^(ηβ) needs ηβ ≤ 1")
+    off = config["offline_data"]
+    if off["source"] != "annotated" and not off.get("path"):
+        raise ConfigError(f"config key 'offline_data.path': required when offline_data.source is '{off['source']}'")
     game = config["game"]
     if game["enabled"] and "cyclic" in game["families"] and game["responses"] % 2 == 0:
         raise ConfigError(f"config key 'game.responses': the cyclic family needs an odd number, got {game['responses']}")

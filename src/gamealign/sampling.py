@@ -135,3 +135,54 @@ def _finish(prompts, k, results, new_tokens, seconds):
     stats = {"n_sequences": len(rows), "new_tokens": new_tokens, "seconds": round(seconds, 3),
              "tokens_per_second": round(new_tokens / max(seconds, 1e-9), 2), **truncation_counts(rows)}
     return rows, stats
+
+
+# --- sampling.shards: one round's prompts split over several jobs, joined in prompt order -----------------------
+def shard_of(prompts: list[dict], shard: int, shards: int, seed: int, per_prompt_seeds: bool) -> tuple[list, int]:
+    """(this job's contiguous share of the prompts, its sampling seed). A backend that seeds each prompt from the
+    job seed and the prompt id (vLLM) keeps the job seed, so every prompt's samples are those of one job; the
+    others draw one random stream per job, so each shard gets its own stream (derived from the job seed) and the
+    samples differ from one job's — the rows, their order and the contract do not; greedy texts are the same."""
+    from .config import derive_seed
+
+    if not 0 <= shard < shards:
+        raise ValueError(f"--shard {shard}: not in 0..{shards - 1}")
+    n = len(prompts)
+    lo, hi = n * shard // shards, n * (shard + 1) // shards
+    return prompts[lo:hi], seed if per_prompt_seeds else derive_seed(seed, "shard", shard)
+
+
+def merge_shards(prompts: list[dict], shards: list[list[dict]], names: list[str]) -> list[dict]:
+    """The shards' rows as one samples file: prompts in the prompts file's order, each prompt's rows by k. Every
+    prompt must come from exactly one shard (DataError naming the shard files otherwise)."""
+    from .io import DataError
+
+    owner: dict[str, str] = {}
+    by_prompt: dict[str, list[dict]] = {}
+    for name, rows in zip(names, shards):
+        for row in rows:
+            pid = row["prompt_id"]
+            if owner.setdefault(pid, name) != name:
+                raise DataError(f"{name}: prompt {pid} was sampled by {owner[pid]} too (overlapping shards)")
+            by_prompt.setdefault(pid, []).append(row)
+    missing = [p["id"] for p in prompts if p["id"] not in by_prompt]
+    if missing:
+        raise DataError(f"{', '.join(names)}: no samples for {len(missing)} prompt(s), e.g. {missing[0]}")
+    return [row for p in prompts for row in sorted(by_prompt[p["id"]], key=lambda r: int(r["k"]))]
+
+
+def merge_shard_stats(stats: list[dict], names: list[str]) -> dict:
+    """One stats record for the merged samples: the first shard's settings and provenance, counts summed,
+    throughput over the summed time, and each shard's seed and file."""
+    out = {k: v for k, v in stats[0].items() if k not in ("shard", "shard_seed", "prompts")}
+    for key in ("n_sequences", "new_tokens", "truncated", "seconds", "convert_s"):
+        if all(key in s for s in stats):
+            out[key] = sum(s[key] for s in stats)
+    if out.get("n_sequences"):
+        out["truncation_rate"] = round(out.get("truncated", 0) / out["n_sequences"], 4)
+    if out.get("seconds"):
+        out["tokens_per_second"] = round(out.get("new_tokens", 0) / out["seconds"], 2)
+    out["prompts"] = stats[0].get("prompts")
+    out["shards"] = [{"file": n, "seed": s.get("shard_seed"), "n_sequences": s.get("n_sequences")}
+                     for n, s in zip(names, stats)]
+    return out

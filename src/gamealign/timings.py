@@ -20,8 +20,9 @@ from .io import DataError, atomic_path
 from .report import md_table
 
 # The study's stages in DAG order (DESIGN.md §2); rules not listed here follow, alphabetically.
-STAGE_ORDER = ("prepare_sft", "prompts", "bench_data", "sample", "annotate", "train", "eval_generate",
-               "eval_winrate", "eval_score", "eval_ifeval", "eval_leaderboard", "game", "report")
+STAGE_ORDER = ("prepare_sft", "prompts", "bench_data", "sample", "merge_samples", "annotate", "train",
+               "eval_generate", "merge_generations", "eval_winrate", "eval_score", "eval_ifeval", "eval_leaderboard",
+               "game", "report")
 REQUIRED_COLUMNS = ("s", "max_rss", "cpu_time")
 
 

@@ -20,6 +20,7 @@ SYSTEM = config["model"]["system_prompt"]
 
 wildcard_constraints:
     rep=r"(seed\d+/)?",
+    shard=r"\d+",
     algo="[a-z_]+",
     round=r"\d+",
     model_id=r"sft|(seed\d+/)?[a-z_]+-r\d+",
@@ -49,6 +50,7 @@ def only(values, *keys):
 # commands as these module-level strings, not as params: Snakemake formats shell commands with the Snakefile's
 # globals too, and a global is no rerun trigger — changing one reruns nothing.
 GPU_MEMORY = config["sampling"]["gpu_memory_utilization"]
+SHARDS = config["sampling"]["shards"]
 # train.report_to's trackers write here, one run per algorithm x round (a runtime knob: no rerun when it changes)
 TRACKING = f"{R}/tracking"
 # model.trust_remote_code reaches every job that loads a checkpoint (sampling, training, evaluation generation)
@@ -82,14 +84,35 @@ def data_round(algo, r):
     return 1 if int(r) == 1 or not online(algo) else int(r)
 
 
+# offline_data.source file / hf: the offline algorithms' fixed pairs come from a preference dataset, written in the
+# study's formats under offline/ (rule offline_data), instead of the annotated round-1 samples
+OFFLINE_DATA = config["offline_data"]["source"] != "annotated"
+OFFLINE = f"{R}/offline"
+
+
+def from_dataset(algo):
+    return OFFLINE_DATA and not online(algo)
+
+
 def data_dir(rep, algo, r):
-    """Where algo's round-r training data lives: round 1 and offline algorithms share runs/{rep}shared/r1."""
+    """Where algo's round-r training data lives: round 1 and offline algorithms share runs/{rep}shared/r1 (or the
+    imported dataset under offline/)."""
+    if from_dataset(algo):
+        return OFFLINE
     return f"{R}/runs/{rep}shared/r1" if data_round(algo, r) == 1 else f"{R}/runs/{rep}{algo}/r{int(r)}"
 
 
+def data_prompts(algo, r):
+    """The prompts file of algo's round-r training data."""
+    return f"{OFFLINE}/prompts.jsonl" if from_dataset(algo) else f"{R}/prompts/train_r{data_round(algo, r)}.jsonl"
+
+
 def selfplay_samples(rep, algo, r):
-    """Round r's unlabeled self-play samples from π_{r-1} (round 1: the shared SFT samples)."""
-    return f"{R}/runs/{rep}shared/r1/samples.jsonl" if int(r) == 1 else f"{R}/runs/{rep}{algo}/r{int(r)}/samples.jsonl"
+    """Round r's unlabeled self-play samples from π_{r-1} (round 1: the shared SFT samples, or with a dataset
+    the SFT model's own samples on its prompts)."""
+    if int(r) == 1 and not from_dataset(algo):
+        return f"{R}/runs/{rep}shared/r1/samples.jsonl"
+    return f"{R}/runs/{rep}{algo}/r{int(r)}/samples.jsonl"
 
 
 def plan_seed(rep, algo, r):
@@ -100,7 +123,7 @@ def plan_seed(rep, algo, r):
 def annotation_plans(rep, who, r):
     """The comparison plans an annotation job runs (their union is judged): an online algorithm's own plan
     for its round r >= 2; for the shared round-1 data, the plan of every algorithm that reads it."""
-    readers = ALGOS if who == "shared" else [who]     # round 1: online ones' first round, offline ones' data
+    readers = [a for a in ALGOS if not from_dataset(a)] if who == "shared" else [who]   # round 1: who reads it
     plans = [{"plan": REGISTRY[a].comparison_plan(config["algorithms"][a]), "seed": plan_seed(rep, a, r)}
              for a in readers]
     if any(p["plan"] == "all" for p in plans):

@@ -41,30 +41,79 @@ rule bench_data:
         "--out-prompts {output.prompts} --out-reference {output.reference} > {log} 2>&1"
 
 
-rule eval_generate:
-    input:
-        model=lambda w: model_for_id(w.model_id),
-        prompts=f"{R}/prompts/eval_{{promptset}}.jsonl",
-    output:
-        gens=f"{R}/eval/{{model_id}}/{{promptset}}_generations.jsonl",
-        stats=f"{R}/eval/{{model_id}}/{{promptset}}_generations.stats.json",
-    params:
-        evaluation=jq(only(config["evaluation"], "max_new_tokens", "batch_size")),
-        seed=derive_seed(SEED, "eval_generate"),
-        system=sys_prompt_arg(),
-        backend=backend_args(),
-    threads: THREADS
-    resources:
-        mem_mb=4000,
-        gpu=GPUS,
-    benchmark:
-        f"{R}/benchmarks/eval_generate/{{model_id}}_{{promptset}}.tsv"
-    log:
-        f"{R}/logs/eval/{{model_id}}_{{promptset}}_generate.log",
-    shell:
-        "gamealign sample --greedy --model {input.model} --prompts {input.prompts} --out {output.gens} "
-        "--stats {output.stats} --params {params.evaluation:q} --seed {params.seed} {params.system} "
-        "{params.backend} --gpu-memory-utilization {GPU_MEMORY} {TRUST} --threads {threads} > {log} 2>&1"
+EVAL_GEN = f"{R}/eval/{{model_id}}"
+EVAL_GEN_PARAMS = dict(
+    evaluation=jq(only(config["evaluation"], "max_new_tokens", "batch_size")),
+    seed=derive_seed(SEED, "eval_generate"),
+    system=sys_prompt_arg(),
+    backend=backend_args(),
+)
+EVAL_GEN_CMD = ("gamealign sample --greedy --model {input.model} --prompts {input.prompts} --out {output.gens} "
+                "--stats {output.stats} --params {params.evaluation:q} --seed {params.seed} {params.system} "
+                "{params.backend} --gpu-memory-utilization {GPU_MEMORY} {TRUST} --threads {threads}")
+
+if SHARDS == 1:
+
+    rule eval_generate:
+        input:
+            model=lambda w: model_for_id(w.model_id),
+            prompts=f"{R}/prompts/eval_{{promptset}}.jsonl",
+        output:
+            gens=f"{EVAL_GEN}/{{promptset}}_generations.jsonl",
+            stats=f"{EVAL_GEN}/{{promptset}}_generations.stats.json",
+        params:
+            **EVAL_GEN_PARAMS,
+        threads: THREADS
+        resources:
+            mem_mb=4000,
+            gpu=GPUS,
+        benchmark:
+            f"{R}/benchmarks/eval_generate/{{model_id}}_{{promptset}}.tsv"
+        log:
+            f"{R}/logs/eval/{{model_id}}_{{promptset}}_generate.log",
+        shell:
+            EVAL_GEN_CMD + " > {log} 2>&1"
+
+else:
+
+    rule eval_generate:  # one shard
+        input:
+            model=lambda w: model_for_id(w.model_id),
+            prompts=f"{R}/prompts/eval_{{promptset}}.jsonl",
+        output:
+            gens=f"{EVAL_GEN}/shards/{{promptset}}_{{shard}}.jsonl",
+            stats=f"{EVAL_GEN}/shards/{{promptset}}_{{shard}}.stats.json",
+        params:
+            **EVAL_GEN_PARAMS,
+        threads: THREADS
+        resources:
+            mem_mb=4000,
+            gpu=GPUS,
+        benchmark:
+            f"{R}/benchmarks/eval_generate/{{model_id}}_{{promptset}}_{{shard}}.tsv"
+        log:
+            f"{R}/logs/eval/{{model_id}}_{{promptset}}_generate_{{shard}}.log",
+        shell:
+            EVAL_GEN_CMD + " --shard {wildcards.shard} --shards " + str(SHARDS) + " > {log} 2>&1"
+
+    rule merge_generations:
+        input:
+            prompts=f"{R}/prompts/eval_{{promptset}}.jsonl",
+            gens=expand(f"{EVAL_GEN}/shards/{{promptset}}_{{shard}}.jsonl", shard=range(SHARDS), allow_missing=True),
+            stats=expand(f"{EVAL_GEN}/shards/{{promptset}}_{{shard}}.stats.json", shard=range(SHARDS),
+                         allow_missing=True),
+        output:
+            gens=f"{EVAL_GEN}/{{promptset}}_generations.jsonl",
+            stats=f"{EVAL_GEN}/{{promptset}}_generations.stats.json",
+        resources:
+            mem_mb=1000,
+        benchmark:
+            f"{R}/benchmarks/merge_generations/{{model_id}}_{{promptset}}.tsv"
+        log:
+            f"{R}/logs/eval/{{model_id}}_{{promptset}}_generate_merge.log",
+        shell:
+            "gamealign merge-samples --prompts {input.prompts} --shards {input.gens} --shard-stats {input.stats} "
+            "--out {output.gens} --stats {output.stats} > {log} 2>&1"
 
 
 rule eval_winrate:

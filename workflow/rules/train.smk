@@ -1,9 +1,9 @@
 def train_inputs(w):
-    d, dr = data_dir(w.rep, w.algo, w.round), data_round(w.algo, w.round)
+    d = data_dir(w.rep, w.algo, w.round)
     inputs = {
         "init": model_dir(w.rep, w.algo, int(w.round) - 1),
         "ref": SFT,
-        "prompts": f"{R}/prompts/train_r{dr}.jsonl",
+        "prompts": data_prompts(w.algo, w.round),
         "samples": f"{d}/samples.jsonl",
         "prefs": f"{d}/prefs.parquet",
     }
@@ -15,6 +15,8 @@ def train_inputs(w):
 def new_stats(w):
     """Stats files of the data that is new to this algorithm in this round (for the sample/judge counts)."""
     r = int(w.round)
+    if from_dataset(w.algo):   # the dataset's answers and labels cost nothing; SPAC's self-play samples do
+        return ([f"{R}/runs/{w.rep}{w.algo}/r{r}/samples.stats.json"] if self_play(w.algo) else []), []
     if r == 1 or online(w.algo):
         d = data_dir(w.rep, w.algo, r)
         return [f"{d}/samples.stats.json"], [f"{d}/prefs.stats.json"]
