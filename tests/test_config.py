@@ -255,3 +255,12 @@ def test_a_lora_and_sharded_config_dry_runs_through_the_slurm_profile(repo, env,
     for rule in ("merge_samples", "merge_generations"):
         assert "slurm_partition=cpu" in by_rule[rule], (rule, by_rule[rule])
     assert sum(1 for line in out.splitlines() if "--shard 3 --shards 4" in line) > 0
+
+
+def test_the_official_protocol_needs_the_http_judge():
+    with pytest.raises(ConfigError, match="evaluation.protocol': official needs the http judge"):
+        validate_config({"evaluation": {"protocol": "official"}}, check_paths=False)
+    cfg = validate_config({"evaluation": {"protocol": "official",
+                                          "judge": {"name": "http", "http": {"base_url": "http://x/v1"}}}},
+                          check_paths=False)
+    assert cfg["evaluation"]["alpaca_eval"]["annotator"] == "weighted_alpaca_eval_gpt4_turbo"

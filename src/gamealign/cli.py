@@ -223,7 +223,7 @@ def cmd_score(a):
     if name == "auto":  # the reference file names its generator (gpt4_1106_preview, gpt-4-0314, ...)
         name = read_jsonl(a.reference, required=("prompt_id", "text"))[0].get("generator", "reference")
     res = BENCHMARKS[a.bench].score(
-        section=a.params.get(a.bench), prompts_path=a.prompts, candidate_path=a.candidate, reference_path=a.reference,
+        protocol=a.params.get("protocol", "builtin"), section=a.params.get(a.bench), prompts_path=a.prompts, candidate_path=a.candidate, reference_path=a.reference,
         reference_name=name, judge_cfg=a.judge, out_json=a.out, out_judgments=a.judgments, cache_path=a.cache,
         ci_level=a.params["ci_level"], seed=a.seed, model_id=a.model_id)
     print(json.dumps({k: res[k] for k in ("model_id", "win_rate", "ci_low", "ci_high")}))

@@ -108,6 +108,9 @@ def _check_combinations(config: dict) -> None:
         if wind is not None and wind["eta"] * wind["beta"] > 1:
             raise ConfigError(f"config key '{section}.wind.eta': η·β = {wind['eta']} × {wind['beta']} = "
                               f"{wind['eta'] * wind['beta']:g} > 1; WIND's update π_t^(1−ηβ) π_ref^(ηβ) needs ηβ ≤ 1")
+    if config["evaluation"]["protocol"] == "official" and evaluation_judge(config)["name"] != "http":
+        raise ConfigError("config key 'evaluation.protocol': official needs the http judge (evaluation.judge or judge "
+                          "with name http and http.base_url): the benchmarks' own annotators ask an endpoint")
     off = config["offline_data"]
     if off["source"] != "annotated" and not off.get("path"):
         raise ConfigError(f"config key 'offline_data.path': required when offline_data.source is '{off['source']}'")

@@ -154,7 +154,10 @@ rule eval_score:
         judge=jq(determining("judge", evaluation_judge(config))),
         # the settings of this benchmark's aggregation only (not another benchmark's)
         evaluation=lambda w: jq({"ci_level": config["evaluation"]["ci_level"],
-                                 w.bench: only(config["evaluation"][w.bench], "lc_glm", "n_boot", "bootstrap")}),
+                                 "protocol": config["evaluation"]["protocol"],
+                                 w.bench: only(config["evaluation"][w.bench], "lc_glm", "n_boot", "bootstrap",
+                                               *(["annotator"] if config["evaluation"]["protocol"] == "official"
+                                                 else []))}),
         reference_name=lambda w: reference_for(w.bench)[1],
         seed=lambda w: derive_seed(SEED, "eval_score", w.bench),
         cache=f"{R}/cache/judge.sqlite",

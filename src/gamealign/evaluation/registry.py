@@ -35,16 +35,32 @@ class Benchmark:
     columns: tuple[str, ...] = field(default_factory=tuple)
     scorer: str | None = None
     settings: Callable[[dict], dict] = lambda section: {}
+    official: str | None = None                 # the benchmark's own protocol (evaluation.protocol: official)
 
-    def score(self, **kwargs) -> dict:
-        """Run this benchmark's scorer (kind judged, own reference answers) with its config section's settings."""
+    def score(self, protocol: str = "builtin", **kwargs) -> dict:
+        """Run this benchmark's scorer (kind judged, own reference answers) with its config section's settings;
+        `protocol` official runs the benchmark's own judging protocol instead."""
         import importlib
 
-        if not self.scorer:
-            raise ValueError(f"benchmark {self.name!r} has no scorer (kind {self.kind}, prompts {self.prompts})")
-        module, fn = self.scorer.split(":")
+        target = self.official if protocol == "official" else self.scorer
+        if not target:
+            raise ValueError(f"benchmark {self.name!r} has no {protocol} scorer (kind {self.kind})")
+        module, fn = target.split(":")
         section = kwargs.pop("section", None) or {}
-        return getattr(importlib.import_module(module), fn)(**self.settings(section), **kwargs)
+        settings = self.settings(section)
+        if protocol == "official" and "annotator" in section:
+            settings["annotator"] = section["annotator"]
+        return getattr(importlib.import_module(module), fn)(**settings, **kwargs)
+
+
+def _arena_hard_per_prompt(row: dict) -> float:
+    """The model's win probability on one Arena-Hard question: both orders averaged (builtin P, or the official
+    protocol's verdicts)."""
+    if "verdict_model_first" in row:
+        from .official import official_per_prompt
+
+        return official_per_prompt(row)
+    return 0.5 * (row["p_model_wins_model_first"] + 1.0 - row["p_baseline_wins_baseline_first"])
 
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
@@ -52,11 +68,13 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               per_prompt=lambda r: r["p_candidate_wins"]),
     Benchmark("alpaca_eval", "judged", "AlpacaEval 2.0 (win rate and length-controlled win rate)", "alpaca_eval.json",
               prompts="alpaca_eval", per_prompt=lambda r: r["p_model_wins"], columns=("lc_win_rate",),
-              scorer="gamealign.evaluation.scoring:score_alpaca_eval", settings=lambda p: {"lc_glm": p["lc_glm"]}),
+              scorer="gamealign.evaluation.scoring:score_alpaca_eval", settings=lambda p: {"lc_glm": p["lc_glm"]},
+              official="gamealign.evaluation.official:score_alpaca_eval_official"),
     Benchmark("arena_hard", "judged", "Arena-Hard-Auto v0.1 (Bradley–Terry score vs the baseline)", "arena_hard.json",
               prompts="arena_hard",
-              per_prompt=lambda r: 0.5 * (r["p_model_wins_model_first"] + 1.0 - r["p_baseline_wins_baseline_first"]),
+              per_prompt=lambda r: _arena_hard_per_prompt(r),
               scorer="gamealign.evaluation.scoring:score_arena_hard",
+              official="gamealign.evaluation.official:score_arena_hard_official",
               settings=lambda p: {"n_boot": p["n_boot"], "bootstrap": p.get("bootstrap", "question")}),
     Benchmark("ifeval", "checked", "IFEval-style instruction following (no judge)", "ifeval.json"),
     Benchmark("open_llm", "tasks", "Open LLM Leaderboard v1", "open_llm.json"),

@@ -132,13 +132,33 @@ class HTTPJudge(BothOrdersJudge):
                 "messages": [{"role": "system", "content": SYSTEM},
                              {"role": "user", "content": TEMPLATE.format(instruction=instruction_text(prompt),
                                                                          a=a, b=b)}]}
+        return self._ask(body, self._parse, f"prompt {prompt.get('id', '?')}")
+
+    def chat(self, messages: list[dict], max_tokens: int = 4096) -> str:
+        """The endpoint's reply text to a conversation, with the judge's retries (the official Arena-Hard
+        protocol's judgments)."""
+        body = {"model": self.model, "temperature": self.temperature, "max_tokens": max_tokens, "messages": messages}
+        return self._ask(body, self._content, "a chat completion")
+
+    @staticmethod
+    def _content(reply: dict) -> str:
+        try:
+            text = reply["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise _Retryable(f"reply has no message: {str(reply)[:120]}") from exc
+        if not isinstance(text, str) or not text.strip():
+            raise _Retryable("empty message")
+        return text
+
+    def _ask(self, body: dict, parse, where: str):
+        """`parse(reply)` of the first good reply, retrying bad ones with exponential backoff."""
         last = None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self._sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                return self._parse(self._post(body))
+                return parse(self._post(body))
             except _Retryable as exc:
                 last = exc
         raise JudgeServiceError(f"judge http: {self.url} failed after {self.max_retries + 1} attempts "
-                                f"(prompt {prompt.get('id', '?')}); last error: {last}")
+                                f"({where}); last error: {last}")
