@@ -308,17 +308,28 @@ def test_trust_remote_code_reaches_every_job_that_loads_a_checkpoint(repo, env, 
 
 def test_training_metrics_reach_dvclive_and_dvc_plots_renders_them(smoke_project, smoke, env):
     """configs/smoke.yaml sets train.report_to: dvclive: one DVCLive run per algorithm x round under
-    results/tracking/, whose per-step metrics `dvc plots show` renders."""
+    results/tracking/ (not git-ignored, as DVCLive intends), whose per-step metrics `dvc plots show` renders
+    from the project root."""
+    import yaml
+
     for run in ("dpo-r1", "inpo-r2", "wind-r2", "spac-r1"):
         d = smoke / "tracking" / run
-        loss = (d / "plots/metrics/loss.tsv").read_text().splitlines()
+        loss = (d / "live/plots/metrics/loss.tsv").read_text().splitlines()
         man = json.loads((smoke / f"runs/{run.replace('-r', '/r')}/model/manifest.json").read_text())
         assert loss[0].split("\t") == ["step", "loss"] and len(loss) - 1 == man["counts"]["train_steps"]
-        assert (d / "dvc.yaml").exists() and (d / "params.yaml").exists()
+        assert (d / "live/params.yaml").exists()
+        dvcyaml = yaml.safe_load((d / "dvc.yaml").read_text())
+        assert dvcyaml["params"] == ["live/params.yaml"] and dvcyaml["metrics"] == ["live/metrics.json"]
+        assert dvcyaml["plots"] == [{"live/plots/metrics": {"x": "step"}}]
+    ignored = subprocess.run(["git", "check-ignore", "-q", "results/tracking/dpo-r1/dvc.yaml"], cwd=smoke_project,
+                             env=env)
+    assert ignored.returncode == 1, "results/tracking is git-ignored"
     proc = subprocess.run(["dvc", "plots", "show", "--json"], cwd=smoke_project, env=env, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "results/tracking/dpo-r1/plots/metrics/loss.tsv" in proc.stdout
+    shown = json.loads(proc.stdout)["data"]
+    for run in ("dpo-r1", "dpo-r2", "inpo-r1", "inpo-r2", "wind-r1", "wind-r2", "spac-r1", "spac-r2"):
+        assert f"results/tracking/{run}/live/plots/metrics/loss.tsv" in shown, sorted(shown)
 
 
 def test_an_offline_dataset_feeds_dpo_and_spac_in_the_dag(repo, env, tmp_path):

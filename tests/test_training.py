@@ -290,7 +290,11 @@ def test_a_lora_round_publishes_a_merged_checkpoint_equal_to_base_plus_adapter(d
         lp_base = sequence_logprobs(load_model(tiny_sft)[0], ids, attn, resp)
     assert torch.allclose(lp_merged, lp_adapter, atol=1e-4)
     assert not torch.allclose(lp_merged, lp_base, atol=1e-3)    # the adapters learned something
-    # the next round starts from the merged checkpoint like from any other
+    # the next round samples from the merged checkpoint and trains from it, like from any other
+    from gamealign.sampling import generate
+    rows, _ = generate(merged, tok, [{"id": "q", "messages": [{"role": "user", "content": "Name a fruit."}]}], 2,
+                       temperature=1.0, top_p=1.0, max_new_tokens=6, batch_size=2, seed=0)
+    assert [r["k"] for r in rows] == [0, 1]
     cfg2 = dict(cfg["train"], peft=dict(cfg["train"]["peft"]))
     info2 = train_round(algorithm="dpo", hparams=cfg["algorithms"]["dpo"], train_cfg=cfg2, init_model=str(out),
                         ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,

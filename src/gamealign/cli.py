@@ -322,6 +322,11 @@ def _data_commands(sub) -> None:
     s.add_argument("--out-dir", required=True)
     s.set_defaults(func=cmd_prompts)
 
+    s = sub.add_parser("offline-data", help="a preference dataset (UltraFeedback-binarized) in the study's formats")
+    s.add_argument("--params", type=_json, required=True, help="the config's offline_data section (JSON)")
+    s.add_argument("--out-dir", required=True, help="writes prompts.jsonl, samples.jsonl, prefs.parquet and stats")
+    s.set_defaults(func=cmd_offline_data)
+
 
 def _round_commands(sub) -> None:
     """One round: sampling, annotation, training."""
@@ -348,11 +353,6 @@ def _round_commands(sub) -> None:
     s.add_argument("--system-prompt")
     s.add_argument("--threads", type=int)
     s.set_defaults(func=cmd_sample)
-
-    s = sub.add_parser("offline-data", help="a preference dataset (UltraFeedback-binarized) in the study's formats")
-    s.add_argument("--params", type=_json, required=True, help="the config's offline_data section (JSON)")
-    s.add_argument("--out-dir", required=True, help="writes prompts.jsonl, samples.jsonl, prefs.parquet and stats")
-    s.set_defaults(func=cmd_offline_data)
 
     s = sub.add_parser("merge-samples", help="join sampling.shards jobs' samples into one file, in prompt order")
     s.add_argument("--prompts", required=True, help="the prompts file the shards split")

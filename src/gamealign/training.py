@@ -657,8 +657,12 @@ class RoundRecipe:
             return
         name = self.cfg["report_to"]
         run_dir = str(Path(self.tracking_dir) / self.run_name)
-        # dvclive: its own dvc.yaml in the run folder (not the project's), no DVC experiment commit
-        init = {"dvclive": {"dvclive": {"dir": run_dir, "save_dvc_exp": False, "dvcyaml": f"{run_dir}/dvc.yaml"}},
+        # dvclive: its own dvc.yaml in the run folder (not the project's), no DVC experiment commit. Its files
+        # go one level down (live/): with dvc.yaml inside its own folder, dvclive 3.49 appends its entries
+        # again at every update instead of replacing them. A resumed round continues the run's files.
+        live = {"dir": f"{run_dir}/live", "save_dvc_exp": False, "dvcyaml": f"{run_dir}/dvc.yaml",
+                "resume": self.step_i > 0}
+        init = {"dvclive": {"dvclive": live},
                 "wandb": {"wandb": {"name": self.run_name, "dir": self.tracking_dir}}}.get(name, {})
         project = self.run_name if name == "tensorboard" else "gamealign"
         self.accelerator.init_trackers(project, config={"algorithm": self.algorithm, "seed": self.seed,
