@@ -1,6 +1,8 @@
 """The HF sampling backends: length-sorted batched `generate` and transformers' continuous batching."""
 
 import json
+import subprocess
+import sys
 
 from gamealign.io import read_jsonl, write_jsonl
 from gamealign.prompts import builtin_prompts
@@ -65,10 +67,17 @@ def test_ct2_backend_writes_the_hf_rows_greedy_and_a_seeded_contract_sampled(tin
     params = json.dumps({"k": 4, "max_new_tokens": 8, "batch_size": 5, "temperature": 1.0, "top_p": 0.95})
     outs = []
     for name in ("a", "b"):
-        rc = main(["sample", "--backend", "ct2", "--model", str(tiny_sft), "--prompts", str(tmp_path / "p.jsonl"),
-                   "--out", str(tmp_path / f"{name}.jsonl"), "--params", params, "--threads", "1",
-                   "--stats", str(tmp_path / f"{name}.stats.json"), "--seed", "3"])
-        assert rc in (0, None)
+        argv = ["sample", "--backend", "ct2", "--model", str(tiny_sft), "--prompts", str(tmp_path / "p.jsonl"),
+                "--out", str(tmp_path / f"{name}.jsonl"), "--params", params, "--threads", "1",
+                "--stats", str(tmp_path / f"{name}.stats.json"), "--seed", "3"]
+        if name == "a":
+            assert main(argv) in (0, None)
+        else:   # a fresh process, as a sampling job: ctranslate2 is loaded before torch (sys.modules keeps the order)
+            code = (f"import sys; from gamealign.cli import main; assert main({argv!r}) == 0; m = list(sys.modules); "
+                    "print('ORDER', m.index('ctranslate2') < m.index('torch'))")
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+            assert "ORDER True" in proc.stdout
         outs.append(read_jsonl(tmp_path / f"{name}.jsonl"))
     rows = outs[0]
     assert [(r["prompt_id"], r["k"]) for r in rows] == [(p["id"], k) for p in prompts[:3] for k in range(4)]
@@ -77,6 +86,62 @@ def test_ct2_backend_writes_the_hf_rows_greedy_and_a_seeded_contract_sampled(tin
     assert all(r["finish_reason"] == "stop" or r["n_tokens"] == 8 for r in rows)
     assert len({r["text"] for r in rows}) > 1 and outs[1] == rows
     assert json.loads((tmp_path / "a.stats.json").read_text())["backend"] == "ct2"
+
+
+def test_ct2_samples_of_one_prompt_are_independent_draws_from_the_policy(tiny_sft, tmp_path, monkeypatch):
+    """The ct2 backend draws a prompt's K samples as CTranslate2 hypotheses of one prefill (num_hypotheses=K):
+    they must still be independent draws from π. On a copy of the tiny model with its final norm scaled ×10
+    (one first token then carries 0.36 of the mass, the rest spreads over the vocabulary), the first tokens of
+    K = 1500 samples of one prompt match the model's exact next-token distribution at temperatures 1 and 0.8:
+    the top token's frequency and the mean exact log-probability of the drawn tokens (E_π[log π] = −entropy)
+    each within 4 standard errors, and hundreds of distinct tokens (copies of one draw would give one). The
+    drawn token ids are read where the backend turns them into rows (texts are stripped, so "\\n" reads "")."""
+    import pytest
+    import torch
+
+    pytest.importorskip("ctranslate2")
+    from gamealign import sampling_ct2
+    from gamealign.models import load_model
+    from gamealign.sampling import chat_texts
+    from gamealign.sampling_ct2 import generate_ct2
+
+    drawn = []
+
+    def row(tokenizer, prompt_id, kk, seq, stop_ids):
+        drawn.append(seq[0])
+        return real_row(tokenizer, prompt_id, kk, seq, stop_ids)
+
+    real_row = sampling_ct2._row
+    monkeypatch.setattr(sampling_ct2, "_row", row)
+
+    model, tok = load_model(tiny_sft)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(10.0)
+    peaked = tmp_path / "peaked"
+    model.save_pretrained(peaked)
+    tok.save_pretrained(peaked)
+    prompt = builtin_prompts(1, seed=4)
+    enc = tok(chat_texts(tok, prompt)[0], return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        logits = model(**enc).logits[0, -1].double()
+    k = 1500
+    for temperature in (1.0, 0.8):
+        logp = torch.log_softmax(logits / temperature, -1)
+        p = logp.exp()
+        top = int(p.argmax())
+        assert 0.2 < p[top] < 0.95   # peaked, but with mass elsewhere
+        drawn.clear()
+        rows, _ = generate_ct2(peaked, prompt, k, temperature=temperature, top_p=1.0, max_new_tokens=1,
+                               batch_size=64, seed=5, threads=1)
+        assert [r["k"] for r in rows] == list(range(k)) and all(r["n_tokens"] <= 1 for r in rows)
+        first = torch.tensor(drawn)
+        assert len(first) == k
+        freq, se = float((first == top).double().mean()), float((p[top] * (1 - p[top]) / k).sqrt())
+        assert abs(freq - float(p[top])) < 4 * se, (temperature, freq, float(p[top]))
+        mean_logp, entropy = float(logp[first].mean()), float(-(p * logp).sum())
+        sd = float(((p * (logp + entropy) ** 2).sum() / k).sqrt())
+        assert abs(mean_logp + entropy) < 4 * sd, (temperature, mean_logp, -entropy)
+        assert len(set(first.tolist())) > 100
 
 
 def _sample(tmp_path, tiny_sft, name, params, *extra, backend="hf"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -50,6 +51,12 @@ def cmd_prompts(a):
 
 
 def cmd_sample(a):
+    if a.backend in ("auto", "ct2"):
+        # CTranslate2 before torch: torch puts its OpenMP runtime in the process's global symbol scope, and a
+        # CTranslate2 loaded after it binds GOMP_parallel & co. to torch's libgomp instead of its own bundled one
+        # (LD_DEBUG=bindings shows it); its generation then ran about 20 % slower here (bench/README.md)
+        with contextlib.suppress(ImportError):
+            import ctranslate2  # noqa: F401
     from .config import fill_section
     from .io import read_jsonl, write_json, write_jsonl
     from .sampling_vllm import resolve_backend

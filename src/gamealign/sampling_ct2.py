@@ -2,9 +2,12 @@
 
 The policy's HF checkpoint is converted to CTranslate2's format in float32 (no quantisation: int8 would
 sample from another policy than π_t) into a temporary folder, then `Generator.generate_batch` samples the
-same work items as `sampling.generate` — every (prompt, k), sorted by prompt length, in batches of
-`batch_size` — with temperature and nucleus (top-p) sampling over the whole vocabulary, or greedily. Rows
-follow DESIGN.md §3 exactly as the HF backend writes them (`sampling._row`: the text before the first EOS,
+same work items as `sampling.generate` — every (prompt, k) — with temperature and nucleus (top-p) sampling
+over the whole vocabulary, or greedily. The prompts, sorted by length, go ⌊batch_size / K⌋ to a call (at least
+one) with `num_hypotheses=K`: CTranslate2 runs a prompt's prefill once and draws its K samples from copies of
+that state, so a batch still decodes about `batch_size` sequences but pays a quarter of the prefill at K = 4
+(the samples are independent draws from π_t as before; bench/README.md measures the gain). Rows follow
+DESIGN.md §3 exactly as the HF backend writes them (`sampling._row`: the text before the first EOS,
 finish_reason "stop" or "length"). Seeded with `ctranslate2.set_random_seed(seed)` (one stream per job).
 """
 
@@ -50,7 +53,8 @@ def generate_ct2(model_dir, prompts: list[dict], k: int, *, temperature: float, 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     texts = chat_texts(tokenizer, prompts, system_prompt)
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
-    items = sorted(((pi, kk) for pi in range(len(prompts)) for kk in range(k)), key=lambda it: (len(ids[it[0]]), it))
+    order = sorted(range(len(prompts)), key=lambda pi: (len(ids[pi]), pi))
+    per_call = max(1, batch_size // k)
     eos = tokenizer.eos_token_id
     sampling = (dict(sampling_topk=1) if greedy else
                 dict(sampling_topk=0, sampling_topp=top_p, sampling_temperature=temperature))
@@ -63,17 +67,21 @@ def generate_ct2(model_dir, prompts: list[dict], k: int, *, temperature: float, 
         ctranslate2.set_random_seed(seed)
         results, new_tokens = {}, 0
         t0 = time.time()
-        with tqdm(total=len(items), desc=desc, unit="seq") as bar:
-            for start in range(0, len(items), batch_size):
-                batch = items[start:start + batch_size]
-                out = generator.generate_batch([tokenizer.convert_ids_to_tokens(ids[pi]) for pi, _ in batch],
+        with tqdm(total=len(prompts) * k, desc=desc, unit="seq") as bar:
+            for start in range(0, len(order), per_call):
+                batch = order[start:start + per_call]
+                out = generator.generate_batch([tokenizer.convert_ids_to_tokens(ids[pi]) for pi in batch],
                                                max_length=max_new_tokens, include_prompt_in_result=False,
-                                               end_token=[eos], return_end_token=True, max_batch_size=batch_size,
-                                               **sampling)
-                for (pi, kk), res in zip(batch, out):
-                    results[(pi, kk)] = _row(tokenizer, prompts[pi]["id"], kk, res.sequences_ids[0], {eos})
-                    new_tokens += results[(pi, kk)]["n_tokens"]
-                bar.update(len(batch))
+                                               end_token=[eos], return_end_token=True, max_batch_size=per_call,
+                                               num_hypotheses=k, **sampling)
+                for pi, res in zip(batch, out):
+                    if len(res.sequences_ids) != k:   # CTranslate2 returns num_hypotheses sequences per input
+                        raise RuntimeError(f"CTranslate2 returned {len(res.sequences_ids)} samples for prompt "
+                                           f"{prompts[pi]['id']!r}, expected {k}")
+                    for kk, seq in enumerate(res.sequences_ids):
+                        results[(pi, kk)] = _row(tokenizer, prompts[pi]["id"], kk, seq, {eos})
+                        new_tokens += results[(pi, kk)]["n_tokens"]
+                bar.update(len(batch) * k)
         rows, stats = _finish(prompts, k, results, new_tokens, time.time() - t0)
     stats["convert_s"] = round(convert_s, 3)
     return rows, stats
