@@ -63,6 +63,8 @@ def test_ct2_backend_writes_the_hf_rows_greedy_and_a_seeded_contract_sampled(tin
     ct2, stats = generate_ct2(tiny_sft, prompts, 1, threads=1, **common)
     assert ct2 == generate(model, tok, prompts, 1, **common)[0]
     assert stats["n_sequences"] == 6 and stats["convert_s"] > 0
+    ct2_k3, _ = generate_ct2(tiny_sft, prompts[:2], 3, threads=1, **common)   # greedy K > 1: K copies, as HF's
+    assert ct2_k3 == generate(model, tok, prompts[:2], 3, **common)[0]
     write_jsonl(tmp_path / "p.jsonl", prompts[:3])
     params = json.dumps({"k": 4, "max_new_tokens": 8, "batch_size": 5, "temperature": 1.0, "top_p": 0.95})
     outs = []

@@ -6,7 +6,8 @@ same work items as `sampling.generate` — every (prompt, k) — with temperatur
 over the whole vocabulary, or greedily. The prompts, sorted by length, go ⌊batch_size / K⌋ to a call (at least
 one) with `num_hypotheses=K`: CTranslate2 runs a prompt's prefill once and draws its K samples from copies of
 that state, so a batch still decodes about `batch_size` sequences but pays a quarter of the prefill at K = 4
-(the samples are independent draws from π_t as before; bench/README.md measures the gain). Rows follow
+(the samples are independent draws from π_t as before; bench/README.md measures the gain; greedy, one
+hypothesis a prompt stands for its K identical answers). Rows follow
 DESIGN.md §3 exactly as the HF backend writes them (`sampling._row`: the text before the first EOS,
 finish_reason "stop" or "length"). Seeded with `ctranslate2.set_random_seed(seed)` (one stream per job).
 """
@@ -54,7 +55,10 @@ def generate_ct2(model_dir, prompts: list[dict], k: int, *, temperature: float, 
     texts = chat_texts(tokenizer, prompts, system_prompt)
     ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
     order = sorted(range(len(prompts)), key=lambda pi: (len(ids[pi]), pi))
-    per_call = max(1, batch_size // k)
+    # greedy decoding is deterministic: one hypothesis a prompt, copied K times (CTranslate2 refuses more
+    # hypotheses than beams under greedy search)
+    hypotheses = 1 if greedy else k
+    per_call = max(1, batch_size // hypotheses)
     eos = tokenizer.eos_token_id
     sampling = (dict(sampling_topk=1) if greedy else
                 dict(sampling_topk=0, sampling_topp=top_p, sampling_temperature=temperature))
@@ -73,12 +77,12 @@ def generate_ct2(model_dir, prompts: list[dict], k: int, *, temperature: float, 
                 out = generator.generate_batch([tokenizer.convert_ids_to_tokens(ids[pi]) for pi in batch],
                                                max_length=max_new_tokens, include_prompt_in_result=False,
                                                end_token=[eos], return_end_token=True, max_batch_size=per_call,
-                                               num_hypotheses=k, **sampling)
+                                               num_hypotheses=hypotheses, **sampling)
                 for pi, res in zip(batch, out):
-                    if len(res.sequences_ids) != k:   # CTranslate2 returns num_hypotheses sequences per input
+                    if len(res.sequences_ids) != hypotheses:   # CTranslate2 returns num_hypotheses per input
                         raise RuntimeError(f"CTranslate2 returned {len(res.sequences_ids)} samples for prompt "
-                                           f"{prompts[pi]['id']!r}, expected {k}")
-                    for kk, seq in enumerate(res.sequences_ids):
+                                           f"{prompts[pi]['id']!r}, expected {hypotheses}")
+                    for kk, seq in enumerate(res.sequences_ids * (k // hypotheses)):
                         results[(pi, kk)] = _row(tokenizer, prompts[pi]["id"], kk, seq, {eos})
                         new_tokens += results[(pi, kk)]["n_tokens"]
                 bar.update(len(batch) * k)
