@@ -26,7 +26,7 @@ def gamealign(*args: str) -> None:
         raise SystemExit(f"gamealign {args[0]} failed:\n{proc.stderr[-3000:]}")
 
 
-def round1(a, cfg, w: Path, js, sample: list[str], seed: int) -> None:
+def round1(a, cfg, w: Path, js, sample: list[str], judge: list[str], seed: int) -> None:
     """Prompts, round-1 samples of the SFT model and their annotation, and the SFT model's validation answers."""
     from gamealign.config import derive_seed
 
@@ -36,7 +36,7 @@ def round1(a, cfg, w: Path, js, sample: list[str], seed: int) -> None:
               "--stats", str(w / "samples.stats.json"), "--params", js(cfg["sampling"]),
               "--seed", str(derive_seed(seed, "sample", "shared", 1)), *sample)
     gamealign("annotate", "--prompts", str(w / "prompts/train_r1.jsonl"), "--samples", str(w / "samples.jsonl"),
-              "--out", str(w / "prefs.parquet"), "--stats", str(w / "prefs.stats.json"), "--judge", js(cfg["judge"]),
+              "--out", str(w / "prefs.parquet"), "--stats", str(w / "prefs.stats.json"), *judge,
               "--cache", str(w / "judge.sqlite"), "--truncated", cfg["sampling"]["truncated"])
     gamealign("sample", "--greedy", "--model", a.sft, "--prompts", str(w / "prompts/validation.jsonl"),
               "--out", str(w / "sft_validation.jsonl"), "--params", js(cfg["evaluation"]), *sample)
@@ -54,7 +54,7 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    from gamealign.config import derive_seed, evaluation_judge, load_config
+    from gamealign.config import derive_seed, evaluation_judge, load_config, split_runtime
 
     cfg = load_config(a.config)
     if not cfg["prompts"]["n_validation"]:
@@ -63,14 +63,22 @@ def main():
     w = Path(a.work)
     w.mkdir(parents=True, exist_ok=True)
     js = lambda obj: json.dumps(obj, sort_keys=True)  # noqa: E731
-    sample = ["--backend", cfg["sampling"]["backend"], "--threads", threads]
+    # what the study's rules pass (workflow/rules/*.smk): the system prompt and trust_remote_code to every job that
+    # loads a checkpoint, the runtime knobs (config.RUNTIME_KEYS) apart from what determines an output
+    model_args = (["--system-prompt", cfg["model"]["system_prompt"]] if cfg["model"]["system_prompt"] else []) + \
+        (["--trust-remote-code"] if cfg["model"]["trust_remote_code"] else [])
+    sample = ["--backend", cfg["sampling"]["backend"], "--threads", threads, *model_args]
+    judge_args = lambda j: ["--judge", js(split_runtime("judge", j)[0]), "--runtime", js(split_runtime("judge", j)[1])]  # noqa: E731
+    judge, eval_judge = judge_args(cfg["judge"]), judge_args(evaluation_judge(cfg))
+    train, train_runtime = split_runtime("train", cfg["train"])
+    train_runtime.pop("report_to", None)   # a sweep's runs are not the study's tracked runs
     # --work reused: the round-1 data and the SFT answers are kept when they came from the same settings
     stamp = js({k: cfg[k] for k in ("prompts", "sampling", "judge", "evaluation")} | {"seed": seed, "sft": a.sft})
     if (w / "stamp.json").exists() and (w / "stamp.json").read_text() == stamp and (w / "sft_validation.jsonl").exists():
         print(f"reusing the round-1 data and SFT answers in {w}", flush=True)
     else:
         (w / "stamp.json").unlink(missing_ok=True)
-        round1(a, cfg, w, js, sample, seed)
+        round1(a, cfg, w, js, sample, judge, seed)
         (w / "stamp.json").write_text(stamp)
     val = str(w / "prompts/validation.jsonl")
 
@@ -84,16 +92,16 @@ def main():
             run = w / f"{algo}_lr{lr:g}{a.tag}"
             t0 = time.time()
             gamealign("train", "--algorithm", algo, "--hparams", js(cfg["algorithms"][algo]),
-                      "--train", js({**cfg["train"], "lr": lr}), "--init-model", a.sft, "--ref-model", a.sft,
+                      "--train", js({**train, "lr": lr}), "--runtime", js(train_runtime), "--init-model", a.sft, "--ref-model", a.sft,
                       "--prompts", str(w / "prompts/train_r1.jsonl"), "--samples", str(w / "samples.jsonl"),
                       "--prefs", str(w / "prefs.parquet"), "--pref-stats", str(w / "prefs.stats.json"),
                       "--sample-stats", str(w / "samples.stats.json"), "--truncated", cfg["sampling"]["truncated"],
                       "--plan-seed", str(derive_seed(seed, "plan", algo, 1)), "--out", str(run / "model"),
-                      "--seed", str(derive_seed(seed, "train", algo, 1)), "--threads", threads,
+                      "--seed", str(derive_seed(seed, "train", algo, 1)), "--threads", threads, *model_args,
                       *(["--selfplay", str(w / "samples.jsonl")] if algo == "spac" else []))
             answers(str(run / "model"), run / "validation.jsonl")
             gamealign("judge-eval", "--prompts", val, "--candidate", str(run / "validation.jsonl"),
-                      "--baseline", str(w / "sft_validation.jsonl"), "--judge", js(evaluation_judge(cfg)),
+                      "--baseline", str(w / "sft_validation.jsonl"), *eval_judge,
                       "--out", str(run / "winrate.json"), "--judgments", str(run / "judgments.jsonl"),
                       "--cache", str(w / "judge.sqlite"), "--model-id", run.name)
             gamealign("ifeval", "--prompts", val, "--generations", str(run / "validation.jsonl"),

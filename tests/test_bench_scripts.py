@@ -1,0 +1,36 @@
+"""The bench scripts that choose a study's settings run end to end on the tiny model (their numbers mean nothing)."""
+
+import json
+import sys
+
+import yaml
+from conftest import REPO, run
+
+
+def read_ids(path, key="id"):
+    return {json.loads(line)[key] for line in path.read_text().splitlines() if line.strip()}
+
+
+def test_lr_sweep_trains_round_one_and_scores_it_on_the_validation_prompts_only(tmp_path, tiny_sft, env):
+    """bench/lr_sweep.py chose the default's learning rate: its win rates must come from validation prompts,
+    disjoint from the held-out ones the report scores, and from a model that trained."""
+    cfg = yaml.safe_load((REPO / "configs/smoke.yaml").read_text())
+    cfg["prompts"]["n_validation"] = 4
+    cfg["evaluation"]["benchmarks"] = ["heldout", "ifeval"]
+    cfg["game"] = {"enabled": False}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    run([sys.executable, str(REPO / "bench/lr_sweep.py"), "--config", "cfg.yaml", "--sft", str(tiny_sft),
+         "--algos", "dpo", "--lrs", "1e-3", "--work", "w", "--out", "sweep.json"], cwd=tmp_path, env=env)
+
+    res = json.loads((tmp_path / "sweep.json").read_text())
+    assert res["validation_prompts"] == 4 and 0 <= res["sft_ifeval_prompt_level"] <= 1
+    [r] = res["runs"]
+    assert (r["algorithm"], r["lr"]) == ("dpo", 1e-3) and r["train_steps"] > 0
+    assert r["ci"][0] <= r["win_rate"] <= r["ci"][1]
+    w = tmp_path / "w"
+    val, heldout = read_ids(w / "prompts/validation.jsonl"), read_ids(w / "prompts/eval_heldout.jsonl")
+    assert len(val) == 4 and not val & heldout
+    run_dir = w / "dpo_lr0.001"
+    assert read_ids(run_dir / "validation.jsonl", "prompt_id") == val == read_ids(run_dir / "judgments.jsonl", "prompt_id")
+    # the study's train section minus its runtime knobs: the sweep's runs are not tracked runs
+    assert not (tmp_path / "results").exists() and (run_dir / "model/manifest.json").exists()
