@@ -34,3 +34,29 @@ def test_lr_sweep_trains_round_one_and_scores_it_on_the_validation_prompts_only(
     assert read_ids(run_dir / "validation.jsonl", "prompt_id") == val == read_ids(run_dir / "judgments.jsonl", "prompt_id")
     # the study's train section minus its runtime knobs: the sweep's runs are not tracked runs
     assert not (tmp_path / "results").exists() and (run_dir / "model/manifest.json").exists()
+
+
+def test_round_sweep_runs_the_study_dag_and_scores_every_round_on_validation_prompts(tmp_path, env):
+    """bench/round_sweep.py: the study's own rules up to the last round's models (no evaluation stage, no game
+    track), every round scored on the validation prompts only."""
+    cfg = yaml.safe_load((REPO / "configs/smoke.yaml").read_text())
+    cfg["prompts"]["n_validation"] = 4
+    cfg["evaluation"]["benchmarks"] = ["heldout"]
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    run([sys.executable, str(REPO / "bench/round_sweep.py"), "--config", "cfg.yaml", "--algos", "dpo", "wind",
+         "--lrs", "2e-3", "--work", "w", "--out", "sweep.json", "--cores", "1"], cwd=tmp_path, env=env)
+
+    res = json.loads((tmp_path / "sweep.json").read_text())
+    assert [(r["algorithm"], r["round"]) for r in res["runs"]] == [("dpo", 1), ("dpo", 2), ("wind", 1), ("wind", 2)]
+    assert all(r["lr"] == 2e-3 and r["ci"][0] <= r["win_rate"] <= r["ci"][1] and r["train_examples"] > 0
+               for r in res["runs"])
+    R = tmp_path / "w/lr0.002/results"
+    val, heldout = read_ids(R / "prompts/validation.jsonl"), read_ids(R / "prompts/eval_heldout.jsonl")
+    assert len(val) == 4 and not val & heldout
+    for algo, r in [("dpo", 2), ("wind", 2)]:
+        assert read_ids(tmp_path / f"w/lr0.002/scores/{algo}_r{r}/judgments.jsonl", "prompt_id") == val
+    # the DAG ran only what the round models need, with the swept lr and without the study's other algorithms
+    assert not (R / "eval").exists() and not (R / "game").exists()
+    assert {p.name for p in (R / "runs").iterdir()} == {"dpo", "wind", "shared"}   # shared: round 1's samples
+    train = json.loads((R / "runs/wind/r2/model/manifest.json").read_text())["params"]["train"]
+    assert train["lr"] == 2e-3 != cfg["train"]["lr"] and train["report_to"] == "none"

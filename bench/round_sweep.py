@@ -1,0 +1,121 @@
+"""Multi-round sweep of a study's learning rate, scored on its validation prompts at every round (never the held-out ones).
+
+bench/lr_sweep.py scores round 1 only; the report's number is the last round's, and a gain of round 1 need not
+survive round 2 (the default study: INPO 0.521 held-out after round 1, 0.512 after round 2). This script runs the
+study's own DAG — real Snakemake, the study's rules and seeds, each algorithm's own data between rounds — once per
+learning rate in a scratch folder, up to `runs/<algo>/r<R>/model` (no evaluation stage), then scores every round's
+model the way lr_sweep does: greedy answers to the validation prompts (`prompts.n_validation`, disjoint from the
+held-out set), their win rate against the SFT model's under the evaluation judge (95 % bootstrap CI over prompts)
+and the IFEval-style prompt-level accuracy. Prints one JSON row per (lr, algorithm, round) and writes them all.
+
+Usage: python bench/round_sweep.py --config config.yaml --algos inpo wind spac --lrs 1e-4 5e-5 --work results-rsweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def gamealign(*args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "gamealign", *args], capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"gamealign {args[0]} failed:\n{proc.stderr[-3000:]}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="config.yaml")
+    ap.add_argument("--algos", nargs="+", required=True)
+    ap.add_argument("--lrs", nargs="+", type=float, required=True)
+    ap.add_argument("--work", default="results-rsweep", help="scratch folder: one Snakemake working folder per lr")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+
+    import yaml
+
+    from gamealign.config import evaluation_judge, load_config, split_runtime
+
+    cfg = load_config(a.config)
+    if not cfg["prompts"]["n_validation"]:
+        raise SystemExit(f"{a.config}: prompts.n_validation is 0; the sweep is scored on validation prompts only")
+    unknown = set(a.algos) - set(cfg["algorithms"])
+    if unknown:
+        raise SystemExit(f"{a.config}: --algos {sorted(unknown)} not in its algorithms section")
+    rounds, threads = cfg["study"]["rounds"], str(cfg["study"]["threads_per_job"])
+    js = lambda obj: json.dumps(obj, sort_keys=True)  # noqa: E731
+    model_args = (["--system-prompt", cfg["model"]["system_prompt"]] if cfg["model"]["system_prompt"] else []) + \
+        (["--trust-remote-code"] if cfg["model"]["trust_remote_code"] else [])
+    judge, judge_runtime = split_runtime("judge", evaluation_judge(cfg))
+    gen = ["--params", js(cfg["evaluation"]), "--backend", cfg["sampling"]["backend"], "--threads", threads, *model_args]
+
+    # the rules call `gamealign`: this interpreter's bin folder first on PATH, as in an activated environment
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    rows = []
+    for lr in a.lrs:
+        w = Path(a.work).resolve() / f"lr{lr:g}"
+        w.mkdir(parents=True, exist_ok=True)
+        # the study's config with this lr and only the swept algorithms; the study's own train.report_to is left
+        # out (a sweep's runs are not the study's tracked runs) and so is the game track (it does not depend on lr)
+        variant = json.loads(json.dumps(cfg))
+        variant["train"]["lr"] = lr
+        variant["train"].pop("report_to", None)
+        variant["algorithms"] = {k: v for k, v in cfg["algorithms"].items() if k in a.algos}
+        variant["game"] = {"enabled": False}
+        variant["study"].pop("seeds", None)
+        (w / "config.yaml").write_text(yaml.safe_dump(variant, sort_keys=False))
+        R = w / variant["study"]["results_dir"]
+        targets = [f"{variant['study']['results_dir']}/runs/{algo}/r{r}/model" for algo in a.algos for r in range(1, rounds + 1)]
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(w),
+                               "--profile", str(REPO / "workflow/profiles/local"), "--cores", str(a.cores),
+                               "--configfile", str(w / "config.yaml"), "--", *targets],
+                              capture_output=True, text=True, env=env)
+        (w / "snakemake.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode:
+            raise SystemExit(f"lr {lr:g}: snakemake failed (log: {w / 'snakemake.log'}):\n{proc.stderr[-3000:]}")
+        dag_s = round(time.time() - t0, 1)
+        val = str(R / "prompts/validation.jsonl")
+        sft_answers = w / "sft_validation.jsonl"
+        if not sft_answers.exists():
+            gamealign("sample", "--greedy", "--model", str(R / "sft/model"), "--prompts", val, "--out", str(sft_answers), *gen)
+        for algo in a.algos:
+            for r in range(1, rounds + 1):
+                model, d = R / f"runs/{algo}/r{r}/model", w / "scores" / f"{algo}_r{r}"
+                d.mkdir(parents=True, exist_ok=True)
+                gamealign("sample", "--greedy", "--model", str(model), "--prompts", val, "--out", str(d / "validation.jsonl"), *gen)
+                gamealign("judge-eval", "--prompts", val, "--candidate", str(d / "validation.jsonl"),
+                          "--baseline", str(sft_answers), "--judge", js(judge), "--runtime", js(judge_runtime),
+                          "--out", str(d / "winrate.json"), "--judgments", str(d / "judgments.jsonl"),
+                          "--cache", str(w / "eval_judge.sqlite"), "--model-id", f"{algo}-r{r}")
+                gamealign("ifeval", "--prompts", val, "--generations", str(d / "validation.jsonl"),
+                          "--out", str(d / "ifeval.json"), "--items", str(d / "ifeval_items.jsonl"))
+                wr, ife = json.loads((d / "winrate.json").read_text()), json.loads((d / "ifeval.json").read_text())
+                man = json.loads((model / "manifest.json").read_text())
+                rows.append({"lr": lr, "algorithm": algo, "round": r, "hparams": cfg["algorithms"][algo],
+                             "win_rate": round(wr["win_rate"], 3), "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
+                             "ifeval_prompt_level": round(ife["prompt_level"], 3),
+                             "mean_tokens": round(wr["mean_response_tokens"], 1),
+                             "train_examples": man["counts"]["train_examples"], "final_loss": man["final_loss"],
+                             "dag_seconds": dag_s})
+                print(json.dumps(rows[-1]), flush=True)
+    gamealign("ifeval", "--prompts", val, "--generations", str(sft_answers),
+              "--out", str(Path(a.work) / "sft_ifeval.json"), "--items", str(Path(a.work) / "sft_ifeval_items.jsonl"))
+    result = {"config": a.config, "rounds": rounds, "validation_prompts": cfg["prompts"]["n_validation"],
+              "sft_ifeval_prompt_level": json.loads((Path(a.work) / "sft_ifeval.json").read_text())["prompt_level"],
+              "runs": rows}
+    print(json.dumps(result, indent=2))
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
