@@ -7,12 +7,13 @@ games" quotes its numbers.
 
 Usage: python bench/game_inpo_pairs.py cyclic [MULT]
 """
-import json, sys
+import sys
 import numpy as np
+import pandas as pd
 import torch
 torch.set_num_threads(1)
 from gamealign.config import load_config
-from gamealign.games import run_family
+from gamealign.games import run_family, threshold_table
 cfg = load_config("config.yaml", check_paths=False)["game"]
 cfg = {k: v for k, v in cfg.items() if k not in ("enabled", "families")}
 base = cfg["algorithms"]["inpo"]
@@ -21,7 +22,6 @@ mult = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 for name, hp in variants.items():
     c = {**cfg, "algorithms": {"inpo": hp}, "groups_per_context": cfg["groups_per_context"] * mult}
     _, runs = run_family(c, sys.argv[1], seed=0, progress=False)
-    g = np.array([r["final_gap"] for r in runs]); jc = [r["judge_calls_to_threshold"] for r in runs]
-    settled = sum(1 for x in jc if x == x and x is not None and np.isfinite(x))
-    print(sys.argv[1], f"x{mult}", name, "final gap median", round(float(np.median(g)), 4), "settled", f"{settled}/{len(runs)}",
-          "judge calls median", np.median([x if x == x else np.inf for x in jc]), flush=True)
+    row = threshold_table(pd.DataFrame(runs)).iloc[0]   # the report's settled count and median (never settled: inf)
+    print(sys.argv[1], f"x{mult}", name, "final gap median", round(float(np.median([r["final_gap"] for r in runs])), 4),
+          "settled", row["settled"], "judge calls median", row["judge_calls_median"], flush=True)

@@ -26,7 +26,47 @@ def gamealign(*args: str) -> None:
         raise SystemExit(f"gamealign {args[0]} failed:\n{proc.stderr[-3000:]}")
 
 
-def round1(a, cfg, w: Path, js, sample: list[str], judge: list[str], seed: int) -> None:
+def js(obj) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+def study_args(cfg: dict) -> dict[str, list[str]]:
+    """What the study's rules pass besides a stage's own params (workflow/rules/*.smk): the system prompt and
+    trust_remote_code to every job that loads a checkpoint ("model"), and each judge with its runtime knobs
+    (config.RUNTIME_KEYS) apart from what determines an output ("judge", "eval_judge")."""
+    from gamealign.config import evaluation_judge, split_runtime
+
+    def judge(section: dict) -> list[str]:
+        determining, runtime = split_runtime("judge", section)
+        return ["--judge", js(determining), "--runtime", js(runtime)]
+
+    model = (["--system-prompt", cfg["model"]["system_prompt"]] if cfg["model"]["system_prompt"] else []) + \
+        (["--trust-remote-code"] if cfg["model"]["trust_remote_code"] else [])
+    return {"model": model, "judge": judge(cfg["judge"]), "eval_judge": judge(evaluation_judge(cfg))}
+
+
+def score(model, val: str, sft_answers: Path, out: Path, gen: list[str], eval_judge: list[str], cache: Path,
+          model_id: str) -> tuple[dict, dict]:
+    """`model`'s greedy answers to the validation prompts `val` (out/validation.jsonl), their win rate against the
+    SFT model's answers under the evaluation judge and their IFEval-style accuracy: (winrate.json, ifeval.json)."""
+    answers = out / "validation.jsonl"
+    gamealign("sample", "--greedy", "--model", str(model), "--prompts", val, "--out", str(answers), *gen)
+    gamealign("judge-eval", "--prompts", val, "--candidate", str(answers), "--baseline", str(sft_answers), *eval_judge,
+              "--out", str(out / "winrate.json"), "--judgments", str(out / "judgments.jsonl"), "--cache", str(cache),
+              "--model-id", model_id)
+    gamealign("ifeval", "--prompts", val, "--generations", str(answers), "--out", str(out / "ifeval.json"),
+              "--items", str(out / "ifeval_items.jsonl"))
+    return json.loads((out / "winrate.json").read_text()), json.loads((out / "ifeval.json").read_text())
+
+
+def sft_ifeval(val: str, sft_answers: Path, work: Path) -> float:
+    """The SFT model's IFEval-style prompt-level accuracy on the validation prompts."""
+    gamealign("ifeval", "--prompts", val, "--generations", str(sft_answers),
+              "--out", str(work / "sft_ifeval.json"), "--items", str(work / "sft_ifeval_items.jsonl"))
+    return json.loads((work / "sft_ifeval.json").read_text())["prompt_level"]
+
+
+def round1(a, cfg, w: Path, sample: list[str], judge: list[str], seed: int) -> None:
     """Prompts, round-1 samples of the SFT model and their annotation, and the SFT model's validation answers."""
     from gamealign.config import derive_seed
 
@@ -54,7 +94,7 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
 
-    from gamealign.config import derive_seed, evaluation_judge, load_config, split_runtime
+    from gamealign.config import derive_seed, load_config, split_runtime
 
     cfg = load_config(a.config)
     if not cfg["prompts"]["n_validation"]:
@@ -62,14 +102,8 @@ def main():
     seed, threads = cfg["study"]["seed"], str(cfg["study"]["threads_per_job"])
     w = Path(a.work)
     w.mkdir(parents=True, exist_ok=True)
-    js = lambda obj: json.dumps(obj, sort_keys=True)  # noqa: E731
-    # what the study's rules pass (workflow/rules/*.smk): the system prompt and trust_remote_code to every job that
-    # loads a checkpoint, the runtime knobs (config.RUNTIME_KEYS) apart from what determines an output
-    model_args = (["--system-prompt", cfg["model"]["system_prompt"]] if cfg["model"]["system_prompt"] else []) + \
-        (["--trust-remote-code"] if cfg["model"]["trust_remote_code"] else [])
-    sample = ["--backend", cfg["sampling"]["backend"], "--threads", threads, *model_args]
-    judge_args = lambda j: ["--judge", js(split_runtime("judge", j)[0]), "--runtime", js(split_runtime("judge", j)[1])]  # noqa: E731
-    judge, eval_judge = judge_args(cfg["judge"]), judge_args(evaluation_judge(cfg))
+    args = study_args(cfg)
+    sample = ["--backend", cfg["sampling"]["backend"], "--threads", threads, *args["model"]]
     train, train_runtime = split_runtime("train", cfg["train"])
     train_runtime.pop("report_to", None)   # a sweep's runs are not the study's tracked runs
     # --work reused: the round-1 data and the SFT answers are kept when they came from the same settings
@@ -78,13 +112,10 @@ def main():
         print(f"reusing the round-1 data and SFT answers in {w}", flush=True)
     else:
         (w / "stamp.json").unlink(missing_ok=True)
-        round1(a, cfg, w, js, sample, judge, seed)
+        round1(a, cfg, w, sample, args["judge"], seed)
         (w / "stamp.json").write_text(stamp)
-    val = str(w / "prompts/validation.jsonl")
-
-    def answers(model: str, out: Path) -> None:
-        gamealign("sample", "--greedy", "--model", model, "--prompts", val, "--out", str(out),
-                  "--params", js(cfg["evaluation"]), *sample)
+    val, sft_answers = str(w / "prompts/validation.jsonl"), w / "sft_validation.jsonl"
+    gen = ["--params", js(cfg["evaluation"]), *sample]
 
     rows = []
     for algo in a.algos:
@@ -97,27 +128,17 @@ def main():
                       "--prefs", str(w / "prefs.parquet"), "--pref-stats", str(w / "prefs.stats.json"),
                       "--sample-stats", str(w / "samples.stats.json"), "--truncated", cfg["sampling"]["truncated"],
                       "--plan-seed", str(derive_seed(seed, "plan", algo, 1)), "--out", str(run / "model"),
-                      "--seed", str(derive_seed(seed, "train", algo, 1)), "--threads", threads, *model_args,
+                      "--seed", str(derive_seed(seed, "train", algo, 1)), "--threads", threads, *args["model"],
                       *(["--selfplay", str(w / "samples.jsonl")] if algo == "spac" else []))
-            answers(str(run / "model"), run / "validation.jsonl")
-            gamealign("judge-eval", "--prompts", val, "--candidate", str(run / "validation.jsonl"),
-                      "--baseline", str(w / "sft_validation.jsonl"), *eval_judge,
-                      "--out", str(run / "winrate.json"), "--judgments", str(run / "judgments.jsonl"),
-                      "--cache", str(w / "judge.sqlite"), "--model-id", run.name)
-            gamealign("ifeval", "--prompts", val, "--generations", str(run / "validation.jsonl"),
-                      "--out", str(run / "ifeval.json"), "--items", str(run / "ifeval_items.jsonl"))
-            wr = json.loads((run / "winrate.json").read_text())
-            ife = json.loads((run / "ifeval.json").read_text())
+            wr, ife = score(run / "model", val, sft_answers, run, gen, args["eval_judge"], w / "judge.sqlite", run.name)
             man = json.loads((run / "model/manifest.json").read_text())
             rows.append({"algorithm": algo, "hparams": cfg["algorithms"][algo], "lr": lr, "win_rate": round(wr["win_rate"], 3),
                          "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
                          "ifeval_prompt_level": round(ife["prompt_level"], 3), "final_loss": man["final_loss"],
                          "train_steps": man["counts"]["train_steps"], "seconds": round(time.time() - t0, 1)})
             print(json.dumps(rows[-1]), flush=True)
-    gamealign("ifeval", "--prompts", val, "--generations", str(w / "sft_validation.jsonl"),
-              "--out", str(w / "sft_ifeval.json"), "--items", str(w / "sft_ifeval_items.jsonl"))
     result = {"config": a.config, "validation_prompts": cfg["prompts"]["n_validation"],
-              "sft_ifeval_prompt_level": json.loads((w / "sft_ifeval.json").read_text())["prompt_level"], "runs": rows}
+              "sft_ifeval_prompt_level": sft_ifeval(val, sft_answers, w), "runs": rows}
     print(json.dumps(result, indent=2))
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=2) + "\n")

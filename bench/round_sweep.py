@@ -21,13 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from lr_sweep import gamealign, js, score, sft_ifeval, study_args   # bench/ is this script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def gamealign(*args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "gamealign", *args], capture_output=True, text=True)
-    if proc.returncode:
-        raise SystemExit(f"gamealign {args[0]} failed:\n{proc.stderr[-3000:]}")
 
 
 def main():
@@ -42,7 +38,7 @@ def main():
 
     import yaml
 
-    from gamealign.config import evaluation_judge, load_config, split_runtime
+    from gamealign.config import load_config
 
     cfg = load_config(a.config)
     if not cfg["prompts"]["n_validation"]:
@@ -51,11 +47,8 @@ def main():
     if unknown:
         raise SystemExit(f"{a.config}: --algos {sorted(unknown)} not in its algorithms section")
     rounds, threads = cfg["study"]["rounds"], str(cfg["study"]["threads_per_job"])
-    js = lambda obj: json.dumps(obj, sort_keys=True)  # noqa: E731
-    model_args = (["--system-prompt", cfg["model"]["system_prompt"]] if cfg["model"]["system_prompt"] else []) + \
-        (["--trust-remote-code"] if cfg["model"]["trust_remote_code"] else [])
-    judge, judge_runtime = split_runtime("judge", evaluation_judge(cfg))
-    gen = ["--params", js(cfg["evaluation"]), "--backend", cfg["sampling"]["backend"], "--threads", threads, *model_args]
+    args = study_args(cfg)
+    gen = ["--params", js(cfg["evaluation"]), "--backend", cfg["sampling"]["backend"], "--threads", threads, *args["model"]]
 
     # the rules call `gamealign`: this interpreter's bin folder first on PATH, as in an activated environment
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -91,14 +84,7 @@ def main():
             for r in range(1, rounds + 1):
                 model, d = R / f"runs/{algo}/r{r}/model", w / "scores" / f"{algo}_r{r}"
                 d.mkdir(parents=True, exist_ok=True)
-                gamealign("sample", "--greedy", "--model", str(model), "--prompts", val, "--out", str(d / "validation.jsonl"), *gen)
-                gamealign("judge-eval", "--prompts", val, "--candidate", str(d / "validation.jsonl"),
-                          "--baseline", str(sft_answers), "--judge", js(judge), "--runtime", js(judge_runtime),
-                          "--out", str(d / "winrate.json"), "--judgments", str(d / "judgments.jsonl"),
-                          "--cache", str(w / "eval_judge.sqlite"), "--model-id", f"{algo}-r{r}")
-                gamealign("ifeval", "--prompts", val, "--generations", str(d / "validation.jsonl"),
-                          "--out", str(d / "ifeval.json"), "--items", str(d / "ifeval_items.jsonl"))
-                wr, ife = json.loads((d / "winrate.json").read_text()), json.loads((d / "ifeval.json").read_text())
+                wr, ife = score(model, val, sft_answers, d, gen, args["eval_judge"], w / "eval_judge.sqlite", f"{algo}-r{r}")
                 man = json.loads((model / "manifest.json").read_text())
                 rows.append({"lr": lr, "algorithm": algo, "round": r, "hparams": cfg["algorithms"][algo],
                              "win_rate": round(wr["win_rate"], 3), "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
@@ -107,11 +93,8 @@ def main():
                              "train_examples": man["counts"]["train_examples"], "final_loss": man["final_loss"],
                              "dag_seconds": dag_s})
                 print(json.dumps(rows[-1]), flush=True)
-    gamealign("ifeval", "--prompts", val, "--generations", str(sft_answers),
-              "--out", str(Path(a.work) / "sft_ifeval.json"), "--items", str(Path(a.work) / "sft_ifeval_items.jsonl"))
     result = {"config": a.config, "rounds": rounds, "validation_prompts": cfg["prompts"]["n_validation"],
-              "sft_ifeval_prompt_level": json.loads((Path(a.work) / "sft_ifeval.json").read_text())["prompt_level"],
-              "runs": rows}
+              "sft_ifeval_prompt_level": sft_ifeval(val, sft_answers, Path(a.work)), "runs": rows}
     print(json.dumps(result, indent=2))
     if a.out:
         Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
