@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build, on a CPU machine with PyPI, what the GPU machine lacks (it has no registry; see
-# ../shared/gpu/README.md), as three folders for three device-tool transfers of < 64 MiB each:
-#   .gpu/a/part_aa + .gpu/round/   first half of the SmolLM2 GGUF + snakemake and its deps (~62 MB)
-#   .gpu/b/part_ab + .gpu/wheels/  second half + trl, liger-kernel, datasets, gguf, jsonschema, small deps (~52 MB)
-#   .gpu/cfg/                      SmolLM2's config and tokenizer (~4 MB), for bench/gpu_train.sh's stand-in
+# ../shared/gpu/README.md), as folders for device-tool transfers of < 64 MiB each (the working tree,
+# ~3 MB, travels with every one; the sizes are checked at the end):
+#   call 1: .gpu/a/part_aa + .gpu/wheels/  first half of the SmolLM2 GGUF + trl, liger-kernel, datasets, gguf, jsonschema (~54 MB)
+#   call 2: .gpu/b/part_ab + .gpu/round/   second half + snakemake and its deps (~60 MB)
+#   call 3: .gpu/eval/                     lm-eval and alpaca-eval with what the image lacks of their deps, setuptools<81
+#                                          (alpaca_eval needs pkg_resources), and ../shared/data as one .tar.xz (~23 MB)
+#   .gpu/cfg/                              SmolLM2's config and tokenizer (~4 MB), for bench/gpu_train.sh's stand-in
 # All wheels are for CPython 3.12 on manylinux x86_64 (the GPU image's Python). pulp, snakemake's ILP
 # scheduler (16 MB), is left out: bench/gpu_round.sh runs snakemake with --scheduler greedy.
 # Run from the project root:  bash bench/gpu_kit.sh
@@ -41,5 +44,24 @@ rm -rf .gpu/round && mkdir -p .gpu/round
 rm -f .gpu/round/pulp-*.whl
 for w in .gpu/wheels/*.whl; do rm -f ".gpu/round/$(basename "$w")"; done   # carried in .gpu/wheels already
 
-for d in a round b wheels cfg; do printf '%-13s %s\n' ".gpu/$d" "$(du -sh --apparent-size .gpu/$d | cut -f1)"; done
-echo "transfer 1: .gpu/a + .gpu/round; transfer 2: .gpu/b + .gpu/wheels (see bench/README.md)"
+# the evaluation stack (the study's alpaca_eval / arena_hard / open_llm benchmarks): the packages of lm-eval's and
+# alpaca-eval's dependency closure for CPython 3.12 that neither the image (KINDS.md's list) nor .gpu/round has, pinned;
+# rouge-score, sqlitedict and word2number have only source distributions, so they are built into wheels here first
+rm -rf .gpu/eval && mkdir -p .gpu/eval
+"$PIP" download -q --no-deps -d "$built" --no-binary=:all: rouge-score==0.1.2 sqlitedict==2.1.0 word2number==1.1
+"$PIP" wheel -q --no-deps -w .gpu/eval "$built"/rouge_score-*.tar.gz "$built"/sqlitedict-*.tar.gz "$built"/word2number-*.zip
+"$PIP" download -q --no-deps -d .gpu/eval "${PLATFORM[@]}" \
+  lm-eval==0.4.13 alpaca-eval==0.6.6 setuptools==80.10.2 evaluate==0.4.6 nltk==3.10.4 openai==3.57.0 jiter==0.19.0 \
+  httpx2==2.16.2 httpcore2==2.16.2 sniffio==1.3.1 truststore==0.10.5 chardet==6.0.0.post1 fire==0.7.1 termcolor==3.3.0 \
+  python-dotenv==1.2.4 pytz==2026.6 more-itertools==11.2.1 pytablewriter==1.2.1 dataproperty==1.1.1 \
+  mbstrdecoder==1.1.5 pathvalidate==3.3.1 tabledata==1.3.5 tcolorpy==0.1.7 typepy==1.3.5 defusedxml==0.7.1
+tar -cJf .gpu/eval/shared-data.tar.xz -C .. shared/data
+
+for d in a round b wheels eval cfg; do printf '%-13s %s\n' ".gpu/$d" "$(du -sh --apparent-size .gpu/$d | cut -f1)"; done
+tree=$(git ls-files -z | xargs -0 stat -c %s | awk '{s += $1} END {print s}')
+for call in "a wheels" "b round" "eval"; do
+  bytes=$(( tree + $(cd .gpu && du -cb --apparent-size $call | tail -1 | cut -f1) ))
+  awk -v c="$call" -v b="$bytes" 'BEGIN {printf "call carrying %-10s + the working tree: %5.1f MiB of 64\n", c, b / 1048576}'
+  [ "$bytes" -lt $(( 63 * 1048576 )) ] || { echo "gpu_kit: that call is over the device tool's 64 MiB (less 1 MiB of margin)" >&2; exit 1; }
+done
+echo "transfers: 1 .gpu/a + .gpu/wheels, 2 .gpu/b + .gpu/round, 3 .gpu/eval (bench/README.md)"

@@ -8,6 +8,7 @@
 # (model.source gguf: the same file smollm2_gguf reads). Evaluation is not part of a round.
 set -uo pipefail
 source bench/gpu_setup.sh
+gpu_require gpu_round round wheels || exit 2
 OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/round} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} ROUND=${ROUND:-1}
 mkdir -p "$OUT" "$WORK"
 overlay="$WORK/overlay.yaml"
@@ -25,7 +26,9 @@ R="$WORK/${plan[0]:-results}" targets=("${plan[@]:1}")
 [ ${#targets[@]} -gt 0 ] || { echo "gpu_round: no targets from $CONFIG" >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee "$OUT/round_gpu.txt"
 start=$(date +%s)
-"$PY" -m snakemake -s "$PWD/Snakefile" -d "$WORK" --profile workflow/profiles/local --scheduler greedy \
+# inside the device tool's 10-minute command, so that the timings and files below still come back; --nolock: a
+# retry on the same machine after a kill is not refused for the lock the killed run left
+timeout "${ROUND_TIMEOUT:-540}" "$PY" -m snakemake -s "$PWD/Snakefile" -d "$WORK" --profile workflow/profiles/local --scheduler greedy --nolock \
   --cores "${CORES:-16}" --resources gpu="${GPU_SLOTS:-1}" --configfile "$PWD/$CONFIG" "$overlay" \
   -- "${targets[@]}" > "$OUT/round_snakemake.txt" 2>&1
 rc=$?
@@ -33,8 +36,7 @@ wall=$(( $(date +%s) - start ))
 tail -5 "$OUT/round_snakemake.txt"
 echo "round $ROUND of $CONFIG, ${#targets[@]} algorithms: snakemake exit $rc, ${wall} s wall" | tee "$OUT/round_summary.txt"
 gamealign timings --bench-dir "$R/benchmarks" --out-md "$OUT/round_timings.md" --out-csv "$OUT/round_timings.csv"
-mkdir -p "$OUT/round_files"
-cp -r "$R/logs" "$OUT/round_files/" 2>/dev/null
-(cd "$R" && find runs sft -maxdepth 4 \( -name manifest.json -o -name '*.stats.json' -o -name source.json \) \
-   -exec cp --parents {} "$OUT/round_files/" \;) 2>/dev/null
+# logs, manifests and sample statistics as one archive: the device tool brings back files at most 2 folders down
+(cd "$R" && find logs runs sft -maxdepth 5 \( -name '*.log' -o -name manifest.json -o -name '*.stats.json' -o -name source.json \) \
+   -print0 2>/dev/null | tar -czf "$OUT/round_files.tgz" --null -T -) && echo "files: $OUT/round_files.tgz"
 exit $rc

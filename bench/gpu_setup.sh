@@ -3,8 +3,11 @@
 # bench/gpu_bench.sh, from what bench/gpu_kit.sh built and the device tool carried. Run it alone on the
 # first transfer; the other scripts source it. Idempotent: each call does only what is still missing.
 #   - keeps part_aa in /tmp (a carried folder need not outlive its call); joins the GGUF once both parts came
-#   - installs each carried wheel folder (.gpu/round, .gpu/wheels) into /tmp/pylib/<folder>, no dependencies
+#   - installs each carried wheel folder (.gpu/round, .gpu/wheels, .gpu/eval) into /tmp/pylib/<folder>, no dependencies,
+#     and unpacks .gpu/eval's benchmark data to /tmp/shared/data
 #   - puts src/ and those folders on PYTHONPATH, and `gamealign` (python -m gamealign) on PATH for the rules
+#   - defines gpu_require: a script that needs the transfers calls it first, so a machine that went cold between
+#     calls (it keeps nothing) is said to be one, instead of failing half-way
 # GPU_KIT=0 skips the first two (a machine that has the project installed, e.g. to try the scripts on CPU).
 PY=${PYTHON:-python3}
 case "$PY" in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")" ;; esac   # absolute: rules run elsewhere
@@ -16,15 +19,39 @@ if [ "${GPU_KIT:-1}" != 0 ]; then
   if [ ! -f "$GGUF" ] && [ -f /tmp/part_aa ] && [ -f .gpu/b/part_ab ]; then
     cat /tmp/part_aa .gpu/b/part_ab > "$GGUF.part" && mv "$GGUF.part" "$GGUF"
   fi
-  for d in round wheels; do
+  for d in round wheels eval; do
     if [ -d ".gpu/$d" ] && [ ! -f "/tmp/pylib/$d.done" ]; then
-      "$PY" -m pip install -q --no-index --no-deps --target "/tmp/pylib/$d" .gpu/$d/*.whl && touch "/tmp/pylib/$d.done"
+      if "$PY" -m pip install -q --no-index --no-deps --target "/tmp/pylib/$d" .gpu/$d/*.whl; then
+        touch "/tmp/pylib/$d.done"
+      else
+        echo "gpu_setup: installing the wheels of .gpu/$d failed (above)" >&2
+      fi
     fi
   done
-  export PYTHONPATH="$PWD/src:/tmp/pylib/wheels:/tmp/pylib/round${PYTHONPATH:+:$PYTHONPATH}"
+  if [ -f .gpu/eval/shared-data.tar.xz ] && [ ! -d /tmp/shared/data ]; then
+    "$PY" -c "import tarfile; tarfile.open('.gpu/eval/shared-data.tar.xz').extractall('/tmp', filter='data')" \
+      || echo "gpu_setup: unpacking .gpu/eval/shared-data.tar.xz failed" >&2
+  fi
+  # .gpu/eval first: its setuptools < 81 (alpaca_eval imports pkg_resources) must shadow the image's
+  export PYTHONPATH="$PWD/src:/tmp/pylib/eval:/tmp/pylib/wheels:/tmp/pylib/round${PYTHONPATH:+:$PYTHONPATH}"
 else
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 fi
 printf '#!/bin/sh\nexec %s -m gamealign "$@"\n' "$PY" > /tmp/bin/gamealign && chmod +x /tmp/bin/gamealign
 export PATH="/tmp/bin:$PATH" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-echo "gpu_setup: GGUF $( [ -f "$GGUF" ] && echo ready || echo 'not yet joined'); wheels: $(ls /tmp/pylib 2>/dev/null | grep -c done) folder(s) installed"
+echo "gpu_setup: GGUF $( [ -f "$GGUF" ] && echo ready || echo 'not yet joined'); wheels: $(ls /tmp/pylib 2>/dev/null | grep -c done) of 3 folders installed; benchmark data $( [ -d /tmp/shared/data ] && echo ready || echo 'not yet')"
+
+# gpu_require NAME [round] [wheels] [eval]: stop (exit status 2) unless the GGUF is joined and the named wheel folders
+# are installed (eval: and the benchmark data unpacked). A no-op with GPU_KIT=0.
+gpu_require() {
+  local name=$1 d miss=()
+  shift
+  [ "${GPU_KIT:-1}" = 0 ] && return 0
+  [ -f "$GGUF" ] || miss+=("the SmolLM2 GGUF (.gpu/a, then .gpu/b)")
+  for d in "$@"; do [ -f "/tmp/pylib/$d.done" ] || miss+=(".gpu/$d's wheels"); done
+  case " $* " in *" eval "*) [ -d /tmp/shared/data ] || miss+=("the benchmark data (.gpu/eval)") ;; esac
+  [ ${#miss[@]} -eq 0 ] && return 0
+  printf '%s: missing %s. The machine is fresh (it keeps nothing once given back) or a transfer did not come:\n' "$name" "$(IFS=';'; echo "${miss[*]}")" >&2
+  echo "  redo the kit's setup calls (bench/README.md, \"On the GPU machine\")" >&2
+  return 2
+}

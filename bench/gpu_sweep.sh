@@ -8,9 +8,12 @@
 #   GPU_KIT=0 PYTHON=.venv/bin/python CONFIG=<a config with prompts.n_validation> SFT=<sft folder> bash bench/gpu_sweep.sh
 set -uo pipefail
 source bench/gpu_setup.sh
-OUT=${OUT:-/tmp/out} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} SFT=${SFT:-${WORK:-/tmp/round}/results/sft/model}
+gpu_require gpu_sweep round wheels || exit 2
+# the SFT model of the study (bench/gpu_study.sh) or of a round (bench/gpu_round.sh), whichever ran
+[ -f /tmp/study/results/sft/model/config.json ] && sft=/tmp/study/results/sft/model || sft=${WORK:-/tmp/round}/results/sft/model
+OUT=${OUT:-/tmp/out} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} SFT=${SFT:-$sft}
 mkdir -p "$OUT"
-[ -f "$SFT/config.json" ] || { echo "gpu_sweep: no SFT model in $SFT (run bench/gpu_round.sh first, or set SFT)" >&2; exit 2; }
+[ -f "$SFT/config.json" ] || { echo "gpu_sweep: no SFT model in $SFT (run bench/gpu_study.sh or bench/gpu_round.sh first, or set SFT)" >&2; exit 2; }
 start=$(date +%s)
 # shellcheck disable=SC2086  # ALGOS and LRS are word lists
 "$PY" bench/lr_sweep.py --config "$CONFIG" --sft "$SFT" --work "${SWEEP_WORK:-/tmp/sweep}" \

@@ -60,3 +60,47 @@ def test_round_sweep_runs_the_study_dag_and_scores_every_round_on_validation_pro
     assert {p.name for p in (R / "runs").iterdir()} == {"dpo", "wind", "shared"}   # shared: round 1's samples
     train = json.loads((R / "runs/wind/r2/model/manifest.json").read_text())["params"]["train"]
     assert train["lr"] == 2e-3 != cfg["train"]["lr"] and train["report_to"] == "none"
+
+
+def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results(tmp_path, env):
+    """bench/gpu_study.sh (the GPU study's one-hold runner), on CPU with GPU_KIT=0: `start` returns at once with the
+    study running on; `poll` waits for it and packs what exists. The lr is the sweep's best mean validation win rate
+    and is what the study then trained with; the manifests name the commit given (the runner's copy has no .git)."""
+    import subprocess
+    import tarfile
+
+    cfg = yaml.safe_load((REPO / "configs/smoke.yaml").read_text())
+    cfg["study"]["rounds"] = 1
+    cfg["prompts"]["n_validation"] = 4
+    cfg["algorithms"] = {k: v for k, v in cfg["algorithms"].items() if k in ("dpo", "inpo")}
+    cfg["evaluation"]["benchmarks"] = ["heldout", "ifeval"]
+    cfg["train"].pop("report_to")
+    cfg["game"] = {"enabled": False}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    work, out = tmp_path / "work", tmp_path / "out"
+    e = {**env, "GPU_KIT": "0", "PYTHON": sys.executable, "CONFIG": str(tmp_path / "cfg.yaml"), "WORK": str(work),
+         "OUT": str(out), "CORES": "2", "SWEEP_ALGOS": "inpo", "SWEEP_LRS": "1e-3 3e-2",
+         "GAMEALIGN_GIT_COMMIT": "0123abc"}
+    script = str(REPO / "bench/gpu_study.sh")
+    assert run(["bash", script, "poll"], cwd=REPO, env=e, check=False).returncode == 2   # nothing started yet
+
+    started = run(["bash", script, "start"], cwd=REPO, env=e, timeout=60)
+    assert "started" in started.stdout and not (work / "lr_choice.json").exists()
+    try:
+        polled = run(["bash", script, "poll"], cwd=REPO, env={**e, "WAIT": "900"}, timeout=960)
+    finally:   # a failed wait must not leave the study running after the test
+        subprocess.run(["bash", script, "stop"], cwd=REPO, env=e, capture_output=True, check=False)
+    assert "gpu_study: done" in polled.stdout, polled.stdout + (work / "study.log").read_text()[-3000:]
+    assert (work / "state").read_text().splitlines()[-1].startswith("done rc=0")
+
+    sweep = json.loads((work / "lr_sweep.json").read_text())["runs"]
+    assert {r["lr"] for r in sweep} == {1e-3, 3e-2}
+    choice = json.loads((out / "lr_choice.json").read_text())
+    assert choice["chosen"] == max(sweep, key=lambda r: (r["win_rate"], -r["lr"]))["lr"]
+    manifest = json.loads((work / "results/runs/inpo/r1/model/manifest.json").read_text())
+    assert manifest["params"]["train"]["lr"] == choice["chosen"] and manifest["git"]["commit"] == "0123abc"
+    with tarfile.open(out / "study.tgz") as tgz:
+        names = set(tgz.getnames())
+    assert {"results/report/comparison.md", "results/benchmarks/timings.md", "lr_sweep.json", "config.yaml",
+            "results/eval/inpo-r1/heldout_winrate.json", "results/runs/inpo/r1/model/manifest.json"} <= names
+    assert (out / "comparison.md").exists() and "sweep" in (out / "study_state.txt").read_text()

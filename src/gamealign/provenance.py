@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -21,7 +22,8 @@ def git_commit() -> dict:
                                     capture_output=True, text=True, timeout=10).stdout.strip())
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
-        return {"commit": "unknown", "dirty": None}
+        # a copy of the code without .git (the GPU machine's working tree): the commit its sender named, if any
+        return {"commit": os.environ.get("GAMEALIGN_GIT_COMMIT") or "unknown", "dirty": None}
 
 
 def package_version(name: str) -> str | None:

