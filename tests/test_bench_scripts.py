@@ -104,3 +104,5 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
     assert {"results/report/comparison.md", "results/benchmarks/timings.md", "lr_sweep.json", "config.yaml",
             "results/eval/inpo-r1/heldout_winrate.json", "results/runs/inpo/r1/model/manifest.json"} <= names
     assert (out / "comparison.md").exists() and "sweep" in (out / "study_state.txt").read_text()
+    # then the liger equivalence test, which has no GPU here: it ran, and skipped
+    assert "1 skipped" in (work / "liger_test.txt").read_text() and "liger_test.txt" in names
