@@ -43,7 +43,9 @@ if [ "${GPU_KIT:-1}" != 0 ]; then
 else
   export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 fi
-printf '#!/bin/sh\nexec %s -m gamealign "$@"\n' "$PY" > /tmp/bin/gamealign && chmod +x /tmp/bin/gamealign
+# written aside and renamed: a poll re-sources this file while the study's jobs may be starting the wrapper
+printf '#!/bin/sh\nexec %s -m gamealign "$@"\n' "$PY" > /tmp/bin/gamealign.$$ && chmod +x /tmp/bin/gamealign.$$ \
+  && mv -f /tmp/bin/gamealign.$$ /tmp/bin/gamealign
 export PATH="/tmp/bin:$PATH" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "gpu_setup: GGUF $( [ -f "$GGUF" ] && echo ready || echo 'not yet joined'); wheels: $(ls /tmp/pylib 2>/dev/null | grep -c done) of 3 folders installed; benchmark data $( [ -d /tmp/shared/data ] && echo ready || echo 'not yet')"
 

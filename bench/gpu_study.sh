@@ -11,11 +11,13 @@
 #   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
 #      every mean and the choice in $WORK/lr_choice.json;
 #   4. the study: real Snakemake, every rule up to the report, model jobs sharing the GPU GPU_SLOTS at a time
-#      (`--resources gpu`), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv});
-#   5. the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA): liger_test.txt.
+#      (`--resources gpu`; 3 by default, each with the config's 4 CPU threads, leaving 4 of 16 cores to the judging
+#      and scoring jobs), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
+# Before all of it, the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA).
 # The runner works from a copy of the code in $WORK/repo, so a later call's transfer of the working tree cannot
 # change the code under a running study. GAMEALIGN_GIT_COMMIT names the commit for the manifests (no .git travels).
-#   GAMEALIGN_GIT_COMMIT=<sha> bash bench/gpu_study.sh start   # after the kit's setup calls (bench/README.md)
+#   GAMEALIGN_GIT_COMMIT=<sha> bash bench/gpu_study.sh start   # after the kit's setup calls (bench/README.md); write
+#                                                              # the sha here: no .git travels, `git rev-parse` there fails
 #   WAIT=540 bash bench/gpu_study.sh poll                      # until it prints "done"; $OUT/study.tgz each time
 #   bash bench/gpu_study.sh stop                               # ends the runner and its jobs
 #   GPU_KIT=0 PYTHON=.venv/bin/python CONFIG=configs/smoke.yaml WORK=/tmp/s OUT=/tmp/o bash bench/gpu_study.sh start
@@ -23,7 +25,7 @@ set -uo pipefail
 mode=${1:-}
 source bench/gpu_setup.sh
 export GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml}
-export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-2e-6 1e-5 5e-5}
+export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-2e-6 1e-5 5e-5} GPU_SLOTS=${GPU_SLOTS:-3} CORES=${CORES:-16}
 state="$WORK/state"
 
 case "$mode" in
@@ -33,7 +35,7 @@ start)
     echo "gpu_study: a study is already running in $WORK:"; cat "$state"; exit 0
   fi
   [ -f "$CONFIG" ] || { echo "gpu_study: no config $CONFIG" >&2; exit 2; }
-  export CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")" ORIGIN="$PWD"
+  export CONFIG="$(cd "$(dirname "$CONFIG")" && pwd)/$(basename "$CONFIG")" ORIGIN="$PWD" PYTHON="$PY"
   rm -rf "$WORK" && mkdir -p "$WORK/repo" "$OUT"
   cp -r Snakefile config.yaml pyproject.toml workflow src bench configs tests "$WORK/repo/"
   cd "$WORK/repo" || exit 2
@@ -58,7 +60,7 @@ from gamealign.config import load_config
 
 cfg = yaml.safe_load(Path(os.environ["CONFIG"]).read_text())
 shared = Path(os.environ["ORIGIN"]).parent / "shared"
-shared = str(shared if shared.is_dir() else Path("/tmp/shared"))
+shared = str(shared if (shared / "data").is_dir() else Path("/tmp/shared"))
 
 
 def absolute(x):   # ../shared/... is relative to the project root; here the study runs from $WORK
@@ -78,8 +80,13 @@ PY
   echo "$results" > "$WORK/results_dir"
   smk() {
     "$PY" -m snakemake -s "$PWD/Snakefile" -d "$WORK" --profile workflow/profiles/local --scheduler greedy --nolock \
-      --cores "${CORES:-16}" --resources gpu="${GPU_SLOTS:-4}" --configfile "$WORK/config.yaml" "$@"
+      --cores "$CORES" --resources gpu="$GPU_SLOTS" --configfile "$WORK/config.yaml" "$@"
   }
+  # first: the trainings use liger's kernels on CUDA (train.fused_kernels auto), and this equivalence test of them has
+  # never run on a GPU (under a minute; it skips without CUDA)
+  stage liger-test
+  "$PY" -m pytest -q -p no:cacheprovider tests/test_logprobs.py -k liger > "$WORK/liger_test.txt" 2>&1
+  tail -1 "$WORK/liger_test.txt"
   stage sft
   smk -- "$results/sft/model" > "$WORK/snakemake_sft.txt" 2>&1 || { tail -20 "$WORK/snakemake_sft.txt"; finish 1; }
   if [ -n "$SWEEP_LRS" ]; then
@@ -87,7 +94,9 @@ PY
     # shellcheck disable=SC2086  # word lists
     "$PY" bench/lr_sweep.py --config "$WORK/config.yaml" --sft "$R/sft/model" --work "$WORK/sweep" \
       --algos $SWEEP_ALGOS --lrs $SWEEP_LRS --out "$WORK/lr_sweep.json" > "$WORK/lr_sweep.txt" 2>&1 \
-      || { tail -20 "$WORK/lr_sweep.txt"; finish 1; }
+      || { tail -20 "$WORK/lr_sweep.txt"; stage sweep-failed; }
+    # a failed sweep leaves the config's lr (lr_choice.json then says so) rather than costing the study
+    [ -f "$WORK/lr_sweep.json" ] || echo '{"runs": []}' > "$WORK/lr_sweep.json"
     "$PY" - <<'PY' || finish 1
 import json
 import os
@@ -101,10 +110,13 @@ rates = defaultdict(list)
 for run in json.loads((work / "lr_sweep.json").read_text())["runs"]:
     rates[run["lr"]].append(run["win_rate"])
 means = {lr: sum(v) / len(v) for lr, v in sorted(rates.items())}
-best = max(means.values())
-chosen = min(lr for lr, m in means.items() if m == best)   # the smaller of tied lrs
 cfg = yaml.safe_load((work / "config.yaml").read_text())
 previous = cfg["train"]["lr"]
+if means:
+    best = max(means.values())
+    chosen = min(lr for lr, m in means.items() if m == best)   # the smaller of tied lrs
+else:
+    chosen = previous   # the sweep failed (lr_sweep.txt says why)
 cfg["train"]["lr"] = chosen
 (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 choice = {"rule": "the highest mean validation win rate over the swept algorithms; a tie goes to the smaller lr",
@@ -119,34 +131,41 @@ PY
   rc=$?
   stage timings
   gamealign timings --bench-dir "$R/benchmarks" --out-md "$R/benchmarks/timings.md" --out-csv "$R/benchmarks/timings.csv"
-  stage liger-test
-  "$PY" -m pytest -q -p no:cacheprovider tests/test_logprobs.py -k liger > "$WORK/liger_test.txt" 2>&1
-  tail -3 "$WORK/liger_test.txt"
   finish $rc
   ;;
 
 poll)
   [ -f "$state" ] || { echo "gpu_study: nothing started in $WORK (a fresh machine? then the study is lost: start again)" >&2; exit 2; }
-  end=$(( $(date +%s) + ${WAIT:-0} ))
-  while ! grep -q '^done' "$state" && [ "$(date +%s)" -lt "$end" ]; do sleep 10; done
   mkdir -p "$OUT"
-  t0=$(head -1 "$state" | awk '{print $NF}')
-  awk -v t0="$t0" '{printf "%-10s at %5d s\n", $1 ($2 ~ /^rc=/ ? " " $2 : ""), $NF - t0}' "$state" | tee "$OUT/study_state.txt"
-  [ -f "$WORK/lr_choice.json" ] && cp "$WORK/lr_choice.json" "$OUT/"
+  results=$(cat "$WORK/results_dir" 2>/dev/null); results=${results:-results}
+  pack() {   # into $OUT, which comes back even when the call is cut off at its limit: so pack often
+    (cd "$WORK" && find . -maxdepth 1 -type f \( -name '*.json' -o -name '*.txt' -o -name '*.log' -o -name '*.yaml' -o -name state \) -printf '%P\0'
+     cd "$WORK" && find "$results/report" "$results/eval" "$results/benchmarks" "$results/logs" "$results/runs" "$results/game" \
+       "$results/sft" "$results/prompts" sweep -type f \( -name '*.json' -o -name '*.md' -o -name '*.csv' -o -name '*.png' \
+       -o -name '*.svg' -o -name '*.tsv' -o -name '*.log' -o -name train_metrics.jsonl \) \
+       -not -name 'tokenizer*.json' -not -name 'config.json' -not -name 'generation_config.json' -print0 2>/dev/null) \
+      | tar -czf "$OUT/study.tgz.part" -C "$WORK" --null -T - 2>/dev/null
+    # (find fails on the folders a study has not made yet, and pipefail carries that: test the archive instead)
+    (cd "$WORK" && find "$results/eval" -name '*_generations.jsonl' -print0 2>/dev/null) \
+      | tar -czf "$OUT/generations.tgz.part" -C "$WORK" --null -T - 2>/dev/null
+    for f in study generations; do [ -s "$OUT/$f.tgz.part" ] && mv -f "$OUT/$f.tgz.part" "$OUT/$f.tgz"; done
+    [ -f "$WORK/lr_choice.json" ] && cp "$WORK/lr_choice.json" "$OUT/"
+    [ -f "$WORK/$results/report/comparison.md" ] && cp "$WORK/$results/report/comparison.md" "$OUT/"
+    t0=$(head -1 "$state" | awk '{print $NF}')
+    awk -v t0="$t0" -v now="$(date +%s)" '{printf "%-12s at %5d s\n", $1 ($2 ~ /^rc=/ ? " " $2 : ""), $NF - t0}
+      END {printf "(polled at %d s)\n", now - t0}' "$state" > "$OUT/study_state.txt"
+  }
+  end=$(( $(date +%s) + ${WAIT:-0} )) next=0
+  while :; do
+    [ "$(date +%s)" -ge "$next" ] && { pack; next=$(( $(date +%s) + 60 )); }
+    grep -q '^done' "$state" || [ "$(date +%s)" -ge "$end" ] && break
+    sleep 10
+  done
+  pack
+  cat "$OUT/study_state.txt"
   for f in snakemake.txt lr_sweep.txt snakemake_sft.txt; do
     [ -f "$WORK/$f" ] && { grep -E "steps \(|Error in rule" "$WORK/$f" | tail -3; break; }
   done
-  results=$(cat "$WORK/results_dir" 2>/dev/null)
-  # what a report needs and what explains it; generations (large) go in a second archive
-  (cd "$WORK" && find . -maxdepth 1 -type f \( -name '*.json' -o -name '*.txt' -o -name '*.log' -o -name '*.yaml' -o -name state \) -printf '%P\0'
-   cd "$WORK" && find "${results:-results}/report" "${results:-results}/eval" "${results:-results}/benchmarks" "${results:-results}/logs" \
-     "${results:-results}/runs" "${results:-results}/game" "${results:-results}/sft" "${results:-results}/prompts" sweep \
-     -type f \( -name '*.json' -o -name '*.md' -o -name '*.csv' -o -name '*.png' -o -name '*.svg' -o -name '*.tsv' -o -name '*.log' \) \
-     -not -name 'tokenizer*.json' -not -name 'config.json' -not -name 'generation_config.json' -print0 2>/dev/null) \
-    | tar -czf "$OUT/study.tgz" -C "$WORK" --null -T - 2>/dev/null
-  (cd "$WORK" && find "${results:-results}/eval" -name '*_generations.jsonl' -print0 2>/dev/null) \
-    | tar -czf "$OUT/generations.tgz" -C "$WORK" --null -T - 2>/dev/null
-  [ -f "$WORK/${results:-results}/report/comparison.md" ] && cp "$WORK/${results:-results}/report/comparison.md" "$OUT/"
   ls -l "$OUT" | awk 'NR > 1 {printf "%s %d bytes\n", $NF, $5}'
   grep -q '^done' "$state" && echo "gpu_study: done" || echo "gpu_study: running"
   ;;
