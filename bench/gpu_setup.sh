@@ -49,6 +49,15 @@ printf '#!/bin/sh\nexec %s -m gamealign "$@"\n' "$PY" > /tmp/bin/gamealign.$$ &&
 export PATH="/tmp/bin:$PATH" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "gpu_setup: GGUF $( [ -f "$GGUF" ] && echo ready || echo 'not yet joined'); wheels: $(ls /tmp/pylib 2>/dev/null | grep -c done) of 3 folders installed; benchmark data $( [ -d /tmp/shared/data ] && echo ready || echo 'not yet')"
 
+# gpu_sft: prints the SFT model a study (gpu_study.sh) or a round (gpu_round.sh) made on this machine; fails if none
+gpu_sft() {
+  local m
+  for m in /tmp/study/results/sft/model "${WORK:-/tmp/round}/results/sft/model"; do
+    [ -f "$m/config.json" ] && { echo "$m"; return 0; }
+  done
+  return 1
+}
+
 # gpu_require NAME [round] [wheels] [eval]: stop (exit status 2) unless the GGUF is joined and the named wheel folders
 # are installed (eval: and the benchmark data unpacked). A no-op with GPU_KIT=0.
 gpu_require() {

@@ -10,8 +10,7 @@ set -uo pipefail
 source bench/gpu_setup.sh
 gpu_require gpu_sweep round wheels || exit 2
 # the SFT model of the study (bench/gpu_study.sh) or of a round (bench/gpu_round.sh), whichever ran
-[ -f /tmp/study/results/sft/model/config.json ] && sft=/tmp/study/results/sft/model || sft=${WORK:-/tmp/round}/results/sft/model
-OUT=${OUT:-/tmp/out} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} SFT=${SFT:-$sft}
+OUT=${OUT:-/tmp/out} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} SFT=${SFT:-$(gpu_sft)}
 mkdir -p "$OUT"
 [ -f "$SFT/config.json" ] || { echo "gpu_sweep: no SFT model in $SFT (run bench/gpu_study.sh or bench/gpu_round.sh first, or set SFT)" >&2; exit 2; }
 start=$(date +%s)
