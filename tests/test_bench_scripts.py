@@ -106,3 +106,37 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
     assert (out / "comparison.md").exists() and "sweep" in (out / "study_state.txt").read_text()
     # then the liger equivalence test, which has no GPU here: it ran, and skipped
     assert "1 skipped" in (work / "liger_test.txt").read_text() and "liger_test.txt" in names
+
+
+def test_constraint_signal_counts_pass_rates_and_the_annotators_best_of_k_by_hand(tmp_path, env):
+    """bench/constraint_signal.py's numbers on two hand-made prompts: pass rates, contrast, and the best answer's
+    preference over the others under the annotator and the evaluation judge."""
+    prompts = [{"id": "a", "messages": [{"role": "user", "content": "Tell me about tea. Include the word 'simple'."}],
+                "meta": {"topic": "tea", "constraints": [{"type": "include", "word": "simple"}]}},
+               {"id": "b", "messages": [{"role": "user", "content": "Tell me about tea. Write in lowercase."}],
+                "meta": {"topic": "tea", "constraints": [{"type": "lowercase"}]}}]
+    # prompt a: one answer meets the constraint, the other does not (both finished, no repetition, on topic);
+    # prompt b: neither meets it and they are otherwise alike, so every criterion ties
+    samples = [{"prompt_id": "a", "k": 0, "text": "Tea is simple to brew."},
+               {"prompt_id": "a", "k": 1, "text": "Tea is easy to brew."},
+               {"prompt_id": "b", "k": 0, "text": "Tea is nice."},
+               {"prompt_id": "b", "k": 1, "text": "Tea is fine."}]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(p) + "\n" for p in prompts))
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    cfg = {"judge": {"name": "panel", "criteria": ["constraints", "complete"]},
+           "evaluation": {"judge": {"name": "panel", "criteria": ["constraints", "relevance"]}}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    run([sys.executable, str(REPO / "bench/constraint_signal.py"), "--config", "cfg.yaml", "--samples", "s.jsonl",
+         "--prompt-file", "p.jsonl", "--out", "out.json"], cwd=tmp_path, env=env)
+    res = json.loads((tmp_path / "out.json").read_text())
+    assert res["prompts"] == 2 and res["answers_per_prompt"] == [2]
+    assert res["constraints"]["include"] == {"answers": 2, "met": 0.5, "prompts": 1, "prompts_with_contrast": 1.0}
+    assert res["constraints"]["lowercase"] == {"answers": 2, "met": 0.0, "prompts": 1, "prompts_with_contrast": 0.0}
+    best = res["best_of_k_vs_others"]
+    # annotator (2 criteria): a's best wins constraints, ties complete -> 0.75; b ties both -> 0.5
+    assert best["annotator"]["mean"] == 0.625
+    # evaluation criterion constraints alone: 1.0 and 0.5; relevance: both answers use the topic word -> 0.5, 0.5
+    assert best["evaluation criterion constraints"]["mean"] == 0.75
+    assert best["evaluation criterion relevance"]["mean"] == 0.5
+    assert best["evaluation judge"]["mean"] == 0.625
+    assert best["evaluation judge"]["ci_low"] <= 0.625 <= best["evaluation judge"]["ci_high"]

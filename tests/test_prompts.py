@@ -44,6 +44,7 @@ def test_short_style_asks_for_short_answers_with_attainable_constraints():
         for c in p["meta"]["constraints"]:
             assert c.get("n", 0) <= 40 and not (c["type"] == "bullets" and c["n"] > 2)
             assert not (c["type"] == "max_sentences" and c["n"] > 2)
+            assert c["type"] not in ("json", "lowercase", "end_with")   # SmolLM2-135M (almost) never meets them
     with pytest.raises(ValueError, match="prompts.style"):
         builtin_prompts(3, seed=0, style="long")
 

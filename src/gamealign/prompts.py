@@ -75,17 +75,24 @@ PHRASES = ["That is all.", "Thank you for reading.", "Any questions?", "Enjoy!"]
 
 
 def _constraint_pool(style: str = "open") -> list[dict]:
-    """The constraints a prompt may carry; `short` keeps the ones a one- or two-sentence answer can meet."""
+    """The constraints a prompt may carry; `short` keeps the ones a one- or two-sentence answer can meet and that
+    SmolLM2-135M's sampled answers meet at least sometimes: json, lowercase and end_with are left out because 0 of 56,
+    0 of 64 and 10 of 240 answers met them (4 samples each of 256 short prompts of a seed not the study's,
+    `bench/constraint_signal.py`, docs/bench-cpu-2026-11-25/constraint_signal_short_256.json), so the annotator's
+    pairs almost never differ on them and a study could not learn them (issue #14: attainable constraints)."""
     if style == "short":
         pool = [{"type": "max_words", "n": n} for n in (15, 25, 40)]
         pool += [{"type": "min_words", "n": 12}]
         pool += [{"type": "max_sentences", "n": n} for n in (1, 2)]
         pool += [{"type": "bullets", "n": 2}]
-    else:
-        pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
-        pool += [{"type": "min_words", "n": n} for n in (20, 40)]
-        pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
-        pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
+        pool += [{"type": "include", "word": w} for w in WORDS_TO_INCLUDE]
+        pool += [{"type": "exclude", "word": w} for w in WORDS_TO_EXCLUDE]
+        pool += [{"type": "title"}]
+        return pool
+    pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
+    pool += [{"type": "min_words", "n": n} for n in (20, 40)]
+    pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
+    pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
     pool += [{"type": "include", "word": w} for w in WORDS_TO_INCLUDE]
     pool += [{"type": "exclude", "word": w} for w in WORDS_TO_EXCLUDE]
     pool += [{"type": "json"}, {"type": "title"}, {"type": "lowercase"}]
