@@ -112,6 +112,10 @@ def test_report_gives_across_seed_means_with_crossed_cis_and_the_paired_table(st
         items = [it for s in SEEDS for it in jsonl(R / f"eval/seed{s}/{row.algorithm}-r{row.round}/ifeval_items.jsonl")]
         assert row.prompt_level == pytest.approx(np.mean([it["all_met"] for it in items]), abs=1e-6)
         assert row.pl_ci_low <= row.prompt_level <= row.pl_ci_high
+        # the paired difference from SFT pools both seeds: SFT is one model, answered once, per prompt
+        sft = {it["prompt_id"]: it["all_met"] for it in jsonl(R / "eval/sft/ifeval_items.jsonl")}
+        assert row.pl_delta == pytest.approx(np.mean([it["all_met"] - sft[it["prompt_id"]] for it in items]), abs=1e-6)
+        assert row.pl_delta_ci_low <= row.pl_delta <= row.pl_delta_ci_high
 
 
 def test_timings_count_every_replicates_jobs(study, env):

@@ -241,7 +241,21 @@ def test_ifeval_scores_every_model_without_a_judge(smoke):
         met = sum(c["met"] for it in items for c in it["constraints"])
         assert row.instruction_level == pytest.approx(met / sum(len(it["constraints"]) for it in items), abs=1e-6)
         assert row.pl_ci_low <= row.prompt_level <= row.pl_ci_high
-    assert "## IFEval-style instruction following (no judge)" in (R / "report/comparison.md").read_text()
+    # each trained model's paired difference from SFT, recomputed from the two items files prompt by prompt
+    sft = {it["prompt_id"]: it for it in jsonl(R.parent / json.loads((R.parent / table[table.algorithm == "sft"]
+                                                                        .source.iloc[0]).read_text())["items_file"])}
+    for row in table[table.algorithm != "sft"].itertuples():
+        items = jsonl(R.parent / json.loads((R.parent / row.source).read_text())["items_file"])
+        d = [it["all_met"] - sft[it["prompt_id"]]["all_met"] for it in items]
+        assert row.pl_delta == pytest.approx(sum(d) / len(d), abs=1e-6)
+        assert row.pl_delta_ci_low <= row.pl_delta <= row.pl_delta_ci_high
+        met = sum(c["met"] for it in items for c in it["constraints"])
+        sft_met = sum(c["met"] for it in sft.values() for c in it["constraints"])
+        asked = sum(len(it["constraints"]) for it in items)
+        assert row.il_delta == pytest.approx((met - sft_met) / asked, abs=1e-6)
+    assert pd.isna(table[table.algorithm == "sft"].pl_delta).all()
+    md = (R / "report/comparison.md").read_text()
+    assert "## IFEval-style instruction following (no judge)" in md and "Difference from the SFT model" in md
 
 
 def test_the_preference_game_track_runs_in_the_dag_and_reaches_the_report(smoke):

@@ -54,3 +54,33 @@ def test_prompt_and_instruction_level_accuracy_by_hand(tmp_path):
     with pytest.raises(DataError, match="no prompt has verifiable constraints"):
         score_ifeval(prompts_path=tmp_path / "none.jsonl", generations_path=tmp_path / "g.jsonl",
                      out_json=tmp_path / "s2.json", out_items=tmp_path / "i2.jsonl")
+
+
+def test_report_gives_each_model_its_paired_difference_from_sft_by_hand(tmp_path, monkeypatch):
+    """The report's `pl_delta` / `il_delta`: trained minus SFT on the same prompts. SFT meets 1/3 prompts and 3/5
+    constraints (the case above); the model also meets c's exclude (c's min_words SFT met already): prompt level
+    2/3, instruction level 4/5, so +1/3 and +1/5. Its paired CI is over the per-prompt differences (0, 0, +1 here for
+    prompt level), so it lies in [0, 1]; a model answering exactly as SFT has a difference and CI of 0."""
+    from gamealign.report import collect_ifeval
+
+    monkeypatch.chdir(tmp_path)      # the score files name their items files relative to the study folder
+    cons = {"a": [{"type": "include", "word": "tea"}, {"type": "max_words", "n": 5}],
+            "b": [{"type": "lowercase"}],
+            "c": [{"type": "exclude", "word": "tea"}, {"type": "min_words", "n": 3}]}
+    write_jsonl("p.jsonl", [{"id": k, "messages": [{"role": "user", "content": "x"}], "meta": {"constraints": v}}
+                            for k, v in cons.items()])
+    answers = {"sft": {"a": "I like tea.", "b": "Not lowercase.", "c": "tea tea tea"},
+               "m": {"a": "I like tea.", "b": "Not lowercase.", "c": "coffee is fine"},
+               "same": {"a": "I like tea.", "b": "Not lowercase.", "c": "tea tea tea"}}
+    for name, ans in answers.items():
+        write_jsonl(f"{name}.jsonl", [{"prompt_id": k, "text": v, "n_tokens": 3, "finish_reason": "stop"}
+                                      for k, v in ans.items()])
+        score_ifeval(prompts_path="p.jsonl", generations_path=f"{name}.jsonl", out_json=f"{name}_s.json",
+                     out_items=f"{name}_i.jsonl", model_id=name)
+    table = collect_ifeval([{"algorithm": a, "round": r, "path": f"{n}_s.json"}
+                            for a, r, n in [("sft", 0, "sft"), ("x", 1, "m"), ("y", 1, "same")]], 0.95)
+    x, y = table[table.algorithm == "x"].iloc[0], table[table.algorithm == "y"].iloc[0]
+    assert x.pl_delta == pytest.approx(1 / 3) and x.il_delta == pytest.approx(1 / 5)
+    assert 0 <= x.pl_delta_ci_low <= 1 / 3 <= x.pl_delta_ci_high <= 1
+    assert (y.pl_delta, y.pl_delta_ci_low, y.pl_delta_ci_high, y.il_delta) == (0, 0, 0, 0)
+    assert table[table.algorithm == "sft"].pl_delta.isna().all()

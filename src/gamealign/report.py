@@ -220,22 +220,45 @@ def collect_leaderboard(scores: list[dict]) -> pd.DataFrame:
 def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFrame:
     """One row per (algorithm, round): IFEval-style prompt- and instruction-level accuracy with CIs. One seed: the
     score file's numbers; several: the pooled accuracies over seeds and prompts with the crossed bootstrap,
-    recomputed from the per-prompt items files."""
+    recomputed from the per-prompt items files.
+
+    With the SFT model among the scores, each trained model's row also carries its difference from SFT
+    (`pl_delta`, `il_delta`) with a paired CI: the same prompts answered by both, so the bootstrap resamples
+    prompts (and seeds) once for the pair — far narrower than comparing the two accuracies' own CIs, since most
+    of a prompt's difficulty is shared."""
     from .evaluation.stats import crossed_bootstrap_ci
     from .io import read_jsonl
+
+    def items_of(ev: dict) -> list[dict]:
+        return sorted(read_jsonl(ev["items_file"]), key=lambda it: it["prompt_id"])
 
     by_model: dict[tuple, list[dict]] = {}
     for s in scores:
         by_model.setdefault((s["algorithm"], s["round"]), []).append(s)
+    sft = [read_json(s["path"]) for s in by_model.get(("sft", 0), [])]
+    sft_items = items_of(sft[0]) if sft else None
     rows = []
     for (algo, rnd), group in by_model.items():
         evs = [read_json(s["path"]) for s in group]
+        delta = {}
+        if sft_items is not None and algo != "sft":
+            items = [items_of(ev) for ev in evs]
+            for its, s in zip(items, group):
+                if [it["prompt_id"] for it in its] != [it["prompt_id"] for it in sft_items]:
+                    raise ValueError(f"ifeval: {s['path']} and the SFT model's items hold different prompts")
+            pl_d = crossed_bootstrap_ci([[float(it["all_met"]) - float(b["all_met"]) for it, b in zip(its, sft_items)]
+                                         for its in items], level, seed=seed)
+            il_d = crossed_bootstrap_ci([[sum(c["met"] for c in it["constraints"]) - sum(c["met"] for c in b["constraints"])
+                                          for it, b in zip(its, sft_items)] for its in items], level, seed=seed,
+                                        denominator=[[len(b["constraints"]) for b in sft_items] for _ in items])
+            delta = {"pl_delta": pl_d[0], "pl_delta_ci_low": pl_d[1], "pl_delta_ci_high": pl_d[2],
+                     "il_delta": il_d[0], "il_delta_ci_low": il_d[1], "il_delta_ci_high": il_d[2]}
         if len(evs) == 1:
             ev = evs[0]
             pl = (ev["prompt_level"], ev["prompt_level_ci_low"], ev["prompt_level_ci_high"])
             il = (ev["instruction_level"], ev["instruction_level_ci_low"], ev["instruction_level_ci_high"])
         else:
-            items = [sorted(read_jsonl(ev["items_file"]), key=lambda it: it["prompt_id"]) for ev in evs]
+            items = [items_of(ev) for ev in evs]
             if len({tuple(it["prompt_id"] for it in its) for its in items}) != 1:
                 raise ValueError(f"ifeval of {algo} round {rnd}: the seeds' items files hold different prompts")
             pl = crossed_bootstrap_ci([[float(it["all_met"]) for it in its] for its in items], level, seed=seed)
@@ -245,7 +268,7 @@ def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFr
         rows.append({"algorithm": algo, "round": rnd, "prompt_level": pl[0], "pl_ci_low": pl[1], "pl_ci_high": pl[2],
                      "instruction_level": il[0], "il_ci_low": il[1], "il_ci_high": il[2],
                      "n_prompts": evs[0]["n_prompts"], "n_instructions": evs[0]["n_instructions"], "n_seeds": len(evs),
-                     "truncation_rate": float(np.mean([ev["truncation_rate"] for ev in evs])),
+                     "truncation_rate": float(np.mean([ev["truncation_rate"] for ev in evs])), **delta,
                      "source": ";".join(str(s["path"]) for s in group)})
     df = pd.DataFrame(rows)
     df["is_sft"] = df.algorithm == "sft"
@@ -255,8 +278,18 @@ def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFr
 
 def _ifeval_section(table: pd.DataFrame, first: dict) -> list[str]:
     several = (table.n_seeds > 1).any()
+    paired = "pl_delta" in table
     cols = ["algorithm", "round", "prompt_level", "pl_ci_low", "pl_ci_high", "instruction_level", "il_ci_low",
             "il_ci_high"] + (["n_seeds"] if several else []) + ["truncation_rate"]
+    deltas = ["algorithm", "round", "pl_delta", "pl_delta_ci_low", "pl_delta_ci_high", "il_delta", "il_delta_ci_low",
+              "il_delta_ci_high"]
+    paired_lines = [
+        "Difference from the SFT model (trained minus SFT, same prompts), with a paired CI: "
+        + ("the crossed bootstrap over seeds and prompts of the per-prompt differences" if several
+           else "the percentile bootstrap over prompts of the per-prompt differences")
+        + f" ({first['ci_level']:.0%}, 2000 resamples; instruction level as a ratio). A CI that excludes 0 is a "
+        "change in constraint following that this prompt sample resolves.", "",
+        md_table(table[table.algorithm != "sft"][deltas]), ""] if paired else []
     return ["## IFEval-style instruction following (no judge)", "",
             f"The held-out prompts' verifiable constraints checked on each model's greedy answers with the "
             f"project's checkers (`{first['checkers']}`), {first['mode']} mode: `prompt_level` = share of prompts "
@@ -264,7 +297,7 @@ def _ifeval_section(table: pd.DataFrame, first: dict) -> list[str]:
             f"({first['n_prompts']} prompts, {first['n_instructions']} constraints). CI: {first['ci_level']:.0%} "
             + ("crossed bootstrap over seeds and prompts (2000 resamples)." if several else first["ci_method"] + ".")
             + " No judge is involved: this table is independent of the annotator. Also in `ifeval.csv`.", "",
-            md_table(table[cols]), ""]
+            md_table(table[cols]), "", *paired_lines]
 
 
 def _leaderboard_section(lb: pd.DataFrame, first: dict) -> list[str]:

@@ -1,0 +1,80 @@
+"""Did a study's models learn their own training prompts? In-sample vs held-out win rates of a finished study.
+
+For each algorithm in --algos and round R: the round-R model's greedy answers to the prompts it trained on
+(`prompts/train_r<R>.jsonl`), their win rate against the SFT model's greedy answers to the same prompts under
+the annotator (`judge`, what training optimised) and under the evaluation judge, with 95 % bootstrap CIs over
+prompts, beside the study's own held-out win rate of that model (`eval/<algo>-r<R>/heldout_winrate.json`). A
+model that wins on its training prompts and not on the held-out ones learned the prompts, not the behaviour (too
+few prompts to generalise from); one that wins on neither did not move (too few steps, too small an lr).
+Training prompts only: nothing here chooses a setting, and the held-out numbers are the study's, read, not made.
+
+Usage: python bench/in_sample.py --config config.yaml --algos inpo wind spac --rounds 1 2 [--out in_sample.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lr_sweep import gamealign, js, study_args
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="config.yaml")
+    ap.add_argument("--algos", nargs="+", default=["inpo", "wind", "spac"])
+    ap.add_argument("--rounds", nargs="+", type=int, default=[1])
+    ap.add_argument("--work", default=None, help="scratch folder (default <results_dir>/in_sample)")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+
+    from gamealign.config import load_config, replicate_dir
+
+    cfg = load_config(a.config)
+    results = Path(cfg["study"]["results_dir"])
+    seed = cfg["study"]["seed"]
+    rep = replicate_dir(cfg, seed)                # "" for the study's own seed
+    w = Path(a.work or results / "in_sample")
+    w.mkdir(parents=True, exist_ok=True)
+    args = study_args(cfg)
+    gen = ["--params", js(cfg["evaluation"]), "--backend", cfg["sampling"]["backend"],
+           "--threads", str(cfg["study"]["threads_per_job"]), *args["model"]]
+    judges = {"annotator": args["judge"], "evaluation_judge": args["eval_judge"]}
+    rows = []
+    for r in a.rounds:
+        prompts = results / "prompts" / f"train_r{r}.jsonl"   # every seed of a study trains on the same prompts
+        sft_answers = w / f"sft_train_r{r}.jsonl"
+        if not sft_answers.exists():
+            gamealign("sample", "--greedy", "--model", str(results / "sft/model"), "--prompts", str(prompts),
+                      "--out", str(sft_answers), *gen)
+        for algo in a.algos:
+            tag = f"{algo}-r{r}"
+            model = results / rep / "runs" / algo / f"r{r}" / "model"
+            answers = w / f"{tag}_train_r{r}.jsonl"
+            gamealign("sample", "--greedy", "--model", str(model), "--prompts", str(prompts), "--out", str(answers), *gen)
+            row = {"algorithm": algo, "round": r, "training_prompts": sum(1 for _ in prompts.open())}
+            for name, judge in judges.items():
+                out = w / f"{tag}_{name}.json"
+                gamealign("judge-eval", "--prompts", str(prompts), "--candidate", str(answers), "--baseline",
+                          str(sft_answers), *judge, "--out", str(out), "--judgments", str(w / f"{tag}_{name}.jsonl"),
+                          "--cache", str(w / "judge.sqlite"), "--model-id", tag)
+                wr = json.loads(out.read_text())
+                row[f"in_sample_{name}"] = [round(wr["win_rate"], 3), round(wr["ci_low"], 3), round(wr["ci_high"], 3)]
+            held = results / rep / "eval" / tag / "heldout_winrate.json"
+            if held.exists():
+                wr = json.loads(held.read_text())
+                row["heldout_evaluation_judge"] = [round(wr["win_rate"], 3), round(wr["ci_low"], 3), round(wr["ci_high"], 3)]
+            texts = {json.loads(x)["prompt_id"]: json.loads(x)["text"] for x in sft_answers.open() if x.strip()}
+            row["answers_identical_to_sft"] = sum(texts.get(json.loads(x)["prompt_id"]) == json.loads(x)["text"]
+                                                  for x in answers.open() if x.strip())
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {"config": a.config, "results_dir": str(results), "seed": seed, "rows": rows}
+    print(json.dumps(result, indent=2))
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
