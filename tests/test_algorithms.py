@@ -162,3 +162,26 @@ def test_identical_responses_are_not_charged_and_a_tied_tournament_still_is():
     tied = Group("p", ["a", "b", "c", "d"], np.full((4, 4), 0.5))
     assert get_algorithm("inpo", {}).build_examples([tied], random.Random(1)) == []
     assert g.comparisons_read() and tied.comparisons_read() >= 4   # matches were played, then the tie found
+
+
+def test_wind_soft_labels_read_the_annotators_probability_and_equal_sampled_ones_for_a_binary_judge():
+    """`label: soft` keeps each disjoint pair as planned with z = P(y ≻ y') (a tie: ½, regressed to h = 0); with
+    0/1 preferences it builds the same (winner, loser, z = 1) examples as `label: sample` and draws the same random
+    numbers, so the game track's runs are bit-identical under either."""
+    soft, sample = get_algorithm("wind", {"eta": 1.0, "beta": 0.1, "label": "soft"}), \
+        get_algorithm("wind", {"eta": 1.0, "beta": 0.1})
+    tied = _group([[0.5, 0.5, 0.5, 0.5]] * 4)
+    pairs = [(ex.responses, ex.fields["label"]) for ex in soft.build_examples([tied], random.Random(0))]
+    assert [label for _, label in pairs] == [0.5, 0.5] and sorted(y for r, _ in pairs for y in r) == ["y0", "y1", "y2", "y3"]
+    binary = _group([[0.5, 1, 0, 1], [0, 0.5, 1, 0], [1, 0, 0.5, 1], [0, 1, 0, 0.5]])
+    r_soft, r_sample = random.Random(3), random.Random(3)
+    by_soft = [(ex.responses if ex.fields["label"] == 1 else ex.responses[::-1]) for ex in soft.build_examples([binary], r_soft)]
+    by_sample = [ex.responses for ex in sample.build_examples([binary], r_sample)]
+    assert by_soft == by_sample and r_soft.random() == r_sample.random()
+    assert {ex.fields["label"] for ex in sample.build_examples([tied], random.Random(0))} == {1.0}
+    # the loss: z = ½ targets h = 0, z = 1 the sampled form's η/2
+    from gamealign.algorithms.wind import wind_loss
+    t = lambda v: torch.tensor([v])
+    zero = [t(0.0)] * 6
+    assert wind_loss(t(0.3), *zero[1:], eta=2.0, beta=0.1, z=t(0.5))[0].item() == pytest.approx(0.09)
+    assert wind_loss(t(0.3), *zero[1:], eta=2.0, beta=0.1)[0].item() == pytest.approx((0.3 - 1.0) ** 2)

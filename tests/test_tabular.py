@@ -91,6 +91,21 @@ def test_wind_loss_lands_on_its_update(game):
 
 
 @pytest.mark.parametrize("game", sorted(GAMES))
+def test_wind_soft_label_lands_on_the_same_update(game):
+    """`label: soft`: each ordered pair (y, y') from π_t × π_t once, its label z = P(y ≻ y') rather than a
+    Bernoulli draw of it — the same minimiser as the sampled labels above."""
+    P = GAMES[game]()
+    pi_ref, pi_t = policies(len(P), 2)
+    eta, beta = 3.0, 0.2
+    ref, prev = torch.tensor(np.log(pi_ref)), torch.tensor(np.log(pi_t))
+    w = torch.tensor(np.outer(pi_t, pi_t))
+    z = torch.tensor(P)
+    got = minimise(lambda lp: (w * wind_loss(lp[:, None], lp[None, :], ref[:, None], ref[None, :], prev[:, None],
+                                              prev[None, :], eta, beta, z)[0]).sum(), len(P))
+    assert T.tv(got, T.wind_update(pi_t, pi_ref, P, eta, beta)) < 1e-3
+
+
+@pytest.mark.parametrize("game", sorted(GAMES))
 def test_ipo_loss_lands_on_its_update(game):
     P = GAMES[game]()
     pi_ref, mu = policies(len(P), 3)

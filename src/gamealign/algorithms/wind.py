@@ -7,7 +7,14 @@ this module implements DESIGN.md §4's reading of it (stated in the README too):
     L_WIND-sq = ( g(y_w) − g(y_l) − η/2 )²
 
 on pairs (y, y') drawn from π_t with ONE preference label each, z ∼ Bernoulli(P(y ≻ y')) — one
-comparison per sample pair, no K-sample win-rate estimate. A squared loss on the antisymmetric
+comparison per sample pair, no K-sample win-rate estimate. Written for the oriented pair (y, y') and a label
+z ∈ [0, 1], the loss is (g(y) − g(y') − η(z − ½))²; `label: sample` draws z ∈ {0, 1} from the annotator's
+P(y ≻ y') (the reading above), `label: soft` takes z = P(y ≻ y') itself. With a judge that answers 0 or 1 (one
+LLM verdict; the game track's labels) the two are the same update; with one that returns a probability (the
+panel's share of criteria: ties are P = ½) `soft` has the same expectation, hence the same population
+minimiser below (a squared loss is minimised by the target's conditional mean), and none of the coin-flip
+noise: a tied pair is regressed to h = 0 instead of to ±η/2 at random. Every other algorithm reads the
+annotator's P as it is; `sample` alone turns it into a coin. A squared loss on the antisymmetric
 score g(y) − g(y') with target c over pairs from π_t × π_t has minimiser g = 2c·P(y ≻ π_t) + const,
 so with c = η/2 the population minimiser is exactly
 
@@ -23,12 +30,14 @@ from __future__ import annotations
 from .base import Algorithm, Example, batch_mean, disjoint_pairs, register
 
 
-def wind_loss(logp_w, logp_l, ref_w, ref_l, prev_w, prev_l, eta: float, beta: float):
+def wind_loss(logp_w, logp_l, ref_w, ref_l, prev_w, prev_l, eta: float, beta: float, z=1.0):
+    """Per pair (y_w, y_l): (h − η(z − ½))² with h = g(y_w) − g(y_l); z = 1 (the default) is the sampled-label
+    form (g(y_w) − g(y_l) − η/2)², a soft z ∈ [0, 1] the label's probability. Returns (loss, h)."""
     a = eta * beta
     g_w = logp_w - (1 - a) * prev_w - a * ref_w
     g_l = logp_l - (1 - a) * prev_l - a * ref_l
     h = g_w - g_l
-    return (h - eta / 2.0) ** 2, h
+    return (h - eta * (z - 0.5)) ** 2, h
 
 
 @register
@@ -39,16 +48,22 @@ class WIND(Algorithm):
     plan = "disjoint"
 
     def build_examples(self, groups, rng):
+        soft = self.hparams.get("label", "sample") == "soft"
         out = []
         for g in groups:
             for a, b in disjoint_pairs(g):
-                a_wins = rng.random() < g.pref(a, b)   # one Bernoulli label per comparison
-                w, l = (a, b) if a_wins else (b, a)
-                out.append(Example(g.prompt_id, [g.responses[w], g.responses[l]]))
+                p = g.pref(a, b)
+                # drawn under either label, so a 0/1 judge (the game track) gives bit-identical runs with both
+                a_wins = rng.random() < p   # one Bernoulli label per comparison
+                if soft:   # the pair as planned, its label the annotator's probability
+                    out.append(Example(g.prompt_id, [g.responses[a], g.responses[b]], {"label": float(p)}))
+                else:
+                    w, l = (a, b) if a_wins else (b, a)
+                    out.append(Example(g.prompt_id, [g.responses[w], g.responses[l]], {"label": 1.0}))
         return out
 
     def loss(self, batch):
         lp, ref, prev = batch["logp"], batch["ref"], batch["prev"]
         per, h = wind_loss(lp[:, 0], lp[:, 1], ref[:, 0], ref[:, 1], prev[:, 0], prev[:, 1],
-                           self.hparams["eta"], self.hparams["beta"])
+                           self.hparams["eta"], self.hparams["beta"], batch["label"])
         return batch_mean(per, batch), {"margin": h.mean().item()}
