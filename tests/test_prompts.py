@@ -104,3 +104,17 @@ def test_prompts_cli_reports_bad_file(env, tmp_path):
                            str(tmp_path / "out")], env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "p.jsonl:2: expected a JSON object" in proc.stderr
+
+
+def test_constraint_types_keeps_only_the_named_types_and_names_an_unknown_one():
+    rows = builtin_prompts(300, seed=5, style="open", constraint_types=["include", "max_words", "end_with"])
+    assert {c["type"] for p in rows for c in p["meta"]["constraints"]} == {"include", "max_words", "end_with"}
+    everything = builtin_prompts(300, seed=5, style="open")
+    assert {"json", "lowercase"} <= {c["type"] for p in everything for c in p["meta"]["constraints"]}
+    with pytest.raises(ValueError, match=r"prompts.constraint_types: \['json'\] — the short style offers"):
+        builtin_prompts(3, seed=0, style="short", constraint_types=["json", "title"])
+    with pytest.raises(ValueError, match="an empty list"):
+        builtin_prompts(3, seed=0, constraint_types=[])
+    cfg = {"source": "builtin", "per_round": 10, "n_eval": 7, "style": "open", "constraint_types": ["title", "include"]}
+    sets = make_prompt_sets(cfg, rounds=2, seed=0)
+    assert {c["type"] for rows in sets.values() for p in rows for c in p["meta"]["constraints"]} <= {"title", "include"}

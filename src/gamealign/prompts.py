@@ -114,14 +114,22 @@ def _prompt_id(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def builtin_prompts(n: int, seed: int, style: str = "open") -> list[dict]:
+def builtin_prompts(n: int, seed: int, style: str = "open", constraint_types: list[str] | None = None) -> list[dict]:
     """`n` distinct prompts, deterministic in `seed`: one task × topic with 1–2 compatible constraints.
-    `style`: open (TASKS, answers of a paragraph or more) or short (SHORT_TASKS, a sentence or two)."""
+    `style`: open (TASKS, answers of a paragraph or more) or short (SHORT_TASKS, a sentence or two).
+    `constraint_types`: only these types of the style's pool (None: all of them)."""
     if style not in ("open", "short"):
         raise ValueError(f"prompts.style: {style!r} is not open or short")
     tasks = SHORT_TASKS if style == "short" else TASKS
     rng = random.Random(seed)
     pool = _constraint_pool(style)
+    if constraint_types is not None:
+        offered = {c["type"] for c in pool}
+        unknown = sorted(set(constraint_types) - offered)
+        if unknown or not constraint_types:
+            raise ValueError(f"prompts.constraint_types: {unknown or 'an empty list'} — the {style} style offers "
+                             f"{', '.join(sorted(offered))}")
+        pool = [c for c in pool if c["type"] in constraint_types]
     combos = [(c,) for c in pool] + [(a, b) for a, b in itertools.combinations(pool, 2) if _compatible(a, b)]
     capacity = len(tasks) * len(TOPICS) * len(combos)
     if n > capacity:
@@ -193,7 +201,7 @@ def make_prompt_sets(cfg: dict, rounds: int, seed: int) -> dict[str, list[dict]]
     per_round, n_eval, n_val = cfg["per_round"], cfg["n_eval"], cfg.get("n_validation", 0)
     need = per_round * rounds + n_eval + n_val
     if cfg["source"] == "builtin":
-        pool = builtin_prompts(need, seed, cfg.get("style", "open"))
+        pool = builtin_prompts(need, seed, cfg.get("style", "open"), cfg.get("constraint_types"))
     else:
         pool = load_prompt_file(cfg["path"]) if cfg["source"] == "file" else load_hf_prompts(cfg["path"], cfg["split"])
         unique = {p["id"]: p for p in pool}
