@@ -26,16 +26,10 @@ import json
 import numpy as np
 
 
-def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    v = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def analyse(groups: list[tuple[dict, list[str]]], annotator, evaluator, criteria: list[str]) -> dict:
     """`groups`: (prompt, its K answers). Returns pass rates by constraint type and the best-of-K ceiling."""
     from gamealign import constraints as C
+    from gamealign.evaluation.stats import bootstrap_mean_ci
     from gamealign.judges.panel import PanelJudge
 
     met = collections.defaultdict(list)        # type -> one bool per answer
@@ -65,7 +59,7 @@ def analyse(groups: list[tuple[dict, list[str]]], annotator, evaluator, criteria
         "constraints": {t: {"answers": len(v), "met": round(float(np.mean(v)), 4),
                             "prompts": len(contrast[t]), "prompts_with_contrast": round(float(np.mean(contrast[t])), 4)}
                         for t, v in sorted(met.items())},
-        "best_of_k_vs_others": {name: dict(zip(("mean", "ci_low", "ci_high"), (round(x, 4) for x in bootstrap_ci(v))))
+        "best_of_k_vs_others": {name: dict(zip(("mean", "ci_low", "ci_high"), (round(x, 4) for x in bootstrap_mean_ci(v))))
                                 for name, v in ceiling.items()},
     }
 

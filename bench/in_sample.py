@@ -30,6 +30,10 @@ def main():
     a = ap.parse_args()
 
     from gamealign.config import load_config, replicate_dir
+    from gamealign.io import read_jsonl
+
+    def ci(wr: dict) -> list[float]:
+        return [round(wr["win_rate"], 3), round(wr["ci_low"], 3), round(wr["ci_high"], 3)]
 
     cfg = load_config(a.config)
     results = Path(cfg["study"]["results_dir"])
@@ -48,26 +52,24 @@ def main():
         if not sft_answers.exists():
             gamealign("sample", "--greedy", "--model", str(results / "sft/model"), "--prompts", str(prompts),
                       "--out", str(sft_answers), *gen)
+        sft_texts = {r["prompt_id"]: r["text"] for r in read_jsonl(sft_answers)}
+        n_prompts = len(read_jsonl(prompts))
         for algo in a.algos:
             tag = f"{algo}-r{r}"
             model = results / rep / "runs" / algo / f"r{r}" / "model"
             answers = w / f"{tag}_train_r{r}.jsonl"
             gamealign("sample", "--greedy", "--model", str(model), "--prompts", str(prompts), "--out", str(answers), *gen)
-            row = {"algorithm": algo, "round": r, "training_prompts": sum(1 for _ in prompts.open())}
+            row = {"algorithm": algo, "round": r, "training_prompts": n_prompts}
             for name, judge in judges.items():
                 out = w / f"{tag}_{name}.json"
                 gamealign("judge-eval", "--prompts", str(prompts), "--candidate", str(answers), "--baseline",
                           str(sft_answers), *judge, "--out", str(out), "--judgments", str(w / f"{tag}_{name}.jsonl"),
                           "--cache", str(w / "judge.sqlite"), "--model-id", tag)
-                wr = json.loads(out.read_text())
-                row[f"in_sample_{name}"] = [round(wr["win_rate"], 3), round(wr["ci_low"], 3), round(wr["ci_high"], 3)]
+                row[f"in_sample_{name}"] = ci(json.loads(out.read_text()))
             held = results / rep / "eval" / tag / "heldout_winrate.json"
             if held.exists():
-                wr = json.loads(held.read_text())
-                row["heldout_evaluation_judge"] = [round(wr["win_rate"], 3), round(wr["ci_low"], 3), round(wr["ci_high"], 3)]
-            texts = {json.loads(x)["prompt_id"]: json.loads(x)["text"] for x in sft_answers.open() if x.strip()}
-            row["answers_identical_to_sft"] = sum(texts.get(json.loads(x)["prompt_id"]) == json.loads(x)["text"]
-                                                  for x in answers.open() if x.strip())
+                row["heldout_evaluation_judge"] = ci(json.loads(held.read_text()))
+            row["answers_identical_to_sft"] = sum(sft_texts.get(x["prompt_id"]) == x["text"] for x in read_jsonl(answers))
             rows.append(row)
             print(json.dumps(row), flush=True)
     result = {"config": a.config, "results_dir": str(results), "seed": seed, "rows": rows}

@@ -85,16 +85,15 @@ def _constraint_pool(style: str = "open") -> list[dict]:
         pool += [{"type": "min_words", "n": 12}]
         pool += [{"type": "max_sentences", "n": n} for n in (1, 2)]
         pool += [{"type": "bullets", "n": 2}]
-        pool += [{"type": "include", "word": w} for w in WORDS_TO_INCLUDE]
-        pool += [{"type": "exclude", "word": w} for w in WORDS_TO_EXCLUDE]
-        pool += [{"type": "title"}]
-        return pool
-    pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
-    pool += [{"type": "min_words", "n": n} for n in (20, 40)]
-    pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
-    pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
+    else:
+        pool = [{"type": "max_words", "n": n} for n in (25, 40, 60)]
+        pool += [{"type": "min_words", "n": n} for n in (20, 40)]
+        pool += [{"type": "max_sentences", "n": n} for n in (2, 3, 4)]
+        pool += [{"type": "bullets", "n": n} for n in (2, 3, 4)]
     pool += [{"type": "include", "word": w} for w in WORDS_TO_INCLUDE]
     pool += [{"type": "exclude", "word": w} for w in WORDS_TO_EXCLUDE]
+    if style == "short":   # the order below is the generator's: it fixes which prompts a seed draws
+        return pool + [{"type": "title"}]
     pool += [{"type": "json"}, {"type": "title"}, {"type": "lowercase"}]
     pool += [{"type": "end_with", "phrase": p} for p in PHRASES]
     return pool

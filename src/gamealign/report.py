@@ -235,14 +235,16 @@ def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFr
     by_model: dict[tuple, list[dict]] = {}
     for s in scores:
         by_model.setdefault((s["algorithm"], s["round"]), []).append(s)
-    sft = [read_json(s["path"]) for s in by_model.get(("sft", 0), [])]
-    sft_items = items_of(sft[0]) if sft else None
+    sft_scores = by_model.get(("sft", 0))
+    sft_items = items_of(read_json(sft_scores[0]["path"])) if sft_scores else None
     rows = []
     for (algo, rnd), group in by_model.items():
         evs = [read_json(s["path"]) for s in group]
+        paired = sft_items is not None and algo != "sft"
+        # the per-prompt items, read once: for the difference from SFT and for pooling several seeds
+        items = [items_of(ev) for ev in evs] if paired or len(evs) > 1 else None
         delta = {}
-        if sft_items is not None and algo != "sft":
-            items = [items_of(ev) for ev in evs]
+        if paired:
             for its, s in zip(items, group):
                 if [it["prompt_id"] for it in its] != [it["prompt_id"] for it in sft_items]:
                     raise ValueError(f"ifeval: {s['path']} and the SFT model's items hold different prompts")
@@ -258,7 +260,6 @@ def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFr
             pl = (ev["prompt_level"], ev["prompt_level_ci_low"], ev["prompt_level_ci_high"])
             il = (ev["instruction_level"], ev["instruction_level_ci_low"], ev["instruction_level_ci_high"])
         else:
-            items = [items_of(ev) for ev in evs]
             if len({tuple(it["prompt_id"] for it in its) for its in items}) != 1:
                 raise ValueError(f"ifeval of {algo} round {rnd}: the seeds' items files hold different prompts")
             pl = crossed_bootstrap_ci([[float(it["all_met"]) for it in its] for its in items], level, seed=seed)
