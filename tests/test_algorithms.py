@@ -185,3 +185,21 @@ def test_wind_soft_labels_read_the_annotators_probability_and_equal_sampled_ones
     zero = [t(0.0)] * 6
     assert wind_loss(t(0.3), *zero[1:], eta=2.0, beta=0.1, z=t(0.5))[0].item() == pytest.approx(0.09)
     assert wind_loss(t(0.3), *zero[1:], eta=2.0, beta=0.1)[0].item() == pytest.approx((0.3 - 1.0) ** 2)
+
+
+def test_wind_verdict_labels_are_the_annotators_majority_and_equal_soft_ones_for_a_binary_judge():
+    """`label: verdict`: each disjoint pair as planned, z = 1 if P(y ≻ y') > ½, 0 if < ½, ½ on a tie — a panel's 2-of-3
+    majority is a sure label (the sampled one is wrong one time in three); for a 0/1 judge it is `soft` exactly."""
+    verdict, soft = get_algorithm("wind", {"label": "verdict"}), get_algorithm("wind", {"label": "soft"})
+    third = _group(np.where(np.eye(4) > 0, 0.5, np.where(np.triu(np.ones((4, 4))) > 0, 2 / 3, 1 / 3)))  # y_i ≻ y_j 2:1, i < j
+    examples = verdict.build_examples([third], random.Random(0))
+    assert len(examples) == 2   # whichever disjoint pairs the plan draws, the label is P's side of ½: sure, not sampled
+    for ex in examples:
+        i, j = (int(y[1:]) for y in ex.responses)
+        assert ex.fields["label"] == float(i < j)
+    tied = _group(np.full((4, 4), 0.5))
+    assert [ex.fields["label"] for ex in verdict.build_examples([tied], random.Random(0))] == [0.5, 0.5]
+    binary = _group([[0.5, 1, 0, 1], [0, 0.5, 1, 0], [1, 0, 0.5, 1], [0, 1, 0, 0.5]])
+    as_verdict = [(ex.responses, ex.fields["label"]) for ex in verdict.build_examples([binary], random.Random(4))]
+    as_soft = [(ex.responses, ex.fields["label"]) for ex in soft.build_examples([binary], random.Random(4))]
+    assert as_verdict == as_soft

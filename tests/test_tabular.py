@@ -106,6 +106,23 @@ def test_wind_soft_label_lands_on_the_same_update(game):
 
 
 @pytest.mark.parametrize("game", sorted(GAMES))
+def test_wind_verdict_label_lands_on_the_update_of_the_verdict_game(game):
+    """`label: verdict`: z = 1{P > ½} + ½·1{P = ½} — WIND's update of the game whose matrix is the annotator's verdict
+    (a sign matrix), which is P itself when the judge answers 0 or 1."""
+    P = GAMES[game]()
+    V = np.where(np.isclose(P, 0.5), 0.5, (P > 0.5).astype(float))
+    pi_ref, pi_t = policies(len(P), 2)
+    eta, beta = 3.0, 0.2
+    ref, prev = torch.tensor(np.log(pi_ref)), torch.tensor(np.log(pi_t))
+    w = torch.tensor(np.outer(pi_t, pi_t))
+    got = minimise(lambda lp: (w * wind_loss(lp[:, None], lp[None, :], ref[:, None], ref[None, :], prev[:, None],
+                                              prev[None, :], eta, beta, torch.tensor(V))[0]).sum(), len(P))
+    assert T.tv(got, T.wind_update(pi_t, pi_ref, V, eta, beta)) < 1e-3
+    if not np.allclose(V, P):   # a soft game: the verdict's update is a different one
+        assert T.tv(got, T.wind_update(pi_t, pi_ref, P, eta, beta)) > 1e-2
+
+
+@pytest.mark.parametrize("game", sorted(GAMES))
 def test_ipo_loss_lands_on_its_update(game):
     P = GAMES[game]()
     pi_ref, mu = policies(len(P), 3)

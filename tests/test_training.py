@@ -237,12 +237,13 @@ def test_the_checkpoint_identity_changes_with_the_training_data(data):
     assert len({examples_hash(a), examples_hash(b), examples_hash(c)}) == 3  # same size, different content
 
 
-@pytest.mark.parametrize("name, hparams", [("dpo", {}), ("wind", {}), ("wind", {"label": "soft"})])
+@pytest.mark.parametrize("name, hparams", [("dpo", {}), ("wind", {}), ("wind", {"label": "soft"}),
+                                           ("wind", {"label": "verdict"})])
 def test_steps_per_round_holds_every_algorithm_to_the_same_number_of_updates(name, hparams, data, tiny_sft, tmp_path):
     """DPO gets one pair per prompt (4 examples), WIND ⌊K/2⌋ = 2 (8 examples): by epochs they would take
     2 and 4 steps of 2 examples; with train.steps_per_round both take exactly 5 (epochs repeat, reshuffled).
-    Each is charged only the judge comparisons its examples read. (WIND with soft labels: the same counts, its
-    per-example label carried into the loss.)"""
+    Each is charged only the judge comparisons its examples read. (WIND with soft or verdict labels: the same
+    counts, its per-example label carried into the loss.)"""
     d, groups = data
     cfg = validate_config({"algorithms": {name: hparams}, "train": {"batch_size": 2, "max_length": 96, "lr": 1e-3,
                                                                    "steps_per_round": 5}}, check_paths=False)
