@@ -132,3 +132,41 @@ def test_crossed_bootstrap_counts_seed_and_prompt_noise():
     assert m == pytest.approx(m2) and lo == pytest.approx(lo2, abs=0.01) and hi == pytest.approx(hi2, abs=0.01)
     with pytest.raises(ValueError, match="missing cells"):
         crossed_bootstrap_ci([[0.1, np.nan]])
+
+
+def test_a_panel_win_rate_splits_exactly_into_its_criteria(tmp_path):
+    """Hand case, evaluation panel (constraints, relevance, complete): the per-criterion win rates average to the
+    win rate, each row carries its votes, and a pair with an empty answer is the judge's whole verdict (on_empty
+    'lose': 0 on every criterion)."""
+    from gamealign.evaluation.winrate import judge_against_baseline
+    from gamealign.io import read_jsonl, write_jsonl
+
+    def prompt(i, text, topic, cons):
+        return {"id": i, "messages": [{"role": "user", "content": text}], "meta": {"topic": topic, "constraints": cons}}
+
+    because = [{"type": "include", "word": "because"}]
+    write_jsonl(tmp_path / "p.jsonl", [prompt("a", "Why sailing? Include 'because'.", "sailing", because),
+                                       prompt("b", "Why chess?", "chess", []), prompt("c", "Why tea?", "tea", []),
+                                       prompt("d", "Why coffee?", "coffee", [])])
+    answers = {"a": ("I love sailing because of the wind.", "Boats are fun"), "b": ("", "Chess is deep."),
+               "c": ("Same answer.", "Same answer."), "d": ("Tea.", "Tea")}
+    write_jsonl(tmp_path / "c.jsonl", [{"prompt_id": i, "text": c} for i, (c, _) in answers.items()])
+    write_jsonl(tmp_path / "s.jsonl", [{"prompt_id": i, "text": s} for i, (_, s) in answers.items()])
+    out = judge_against_baseline(prompts_path=tmp_path / "p.jsonl", candidate_path=tmp_path / "c.jsonl",
+                                 baseline_path=tmp_path / "s.jsonl", out_json=tmp_path / "w.json",
+                                 out_judgments=tmp_path / "j.jsonl", cache_path=tmp_path / "cache.sqlite",
+                                 judge_cfg={"name": "panel", "criteria": ["constraints", "relevance", "complete"]})
+    # votes by hand: a wins all three; b's empty answer loses all; c ties all; d ties constraints (none) and
+    # relevance (no 'coffee' in either) and wins complete (ends with '.')
+    rows = {r["prompt_id"]: r for r in read_jsonl(tmp_path / "j.jsonl")}
+    assert rows["a"]["votes"] == {"constraints": 1.0, "relevance": 1.0, "complete": 1.0}
+    assert rows["b"]["votes"] == {"constraints": 0.0, "relevance": 0.0, "complete": 0.0}
+    assert rows["d"]["votes"] == {"constraints": 0.5, "relevance": 0.5, "complete": 1.0}
+    by = {c: v["win_rate"] for c, v in out["by_criterion"].items()}
+    assert by == pytest.approx({"constraints": 0.5, "relevance": 0.5, "complete": 0.625})
+    assert out["win_rate"] == pytest.approx(sum(by.values()) / 3) == pytest.approx((1 + 0 + 0.5 + 2 / 3) / 4)
+    assert all(v["ci_low"] <= v["win_rate"] <= v["ci_high"] for v in out["by_criterion"].values())
+    one = judge_against_baseline(prompts_path=tmp_path / "p.jsonl", candidate_path=tmp_path / "c.jsonl",
+                                 baseline_path=tmp_path / "s.jsonl", out_json=tmp_path / "w1.json",
+                                 out_judgments=tmp_path / "j1.jsonl", judge_cfg={"name": "panel", "criteria": ["complete"]})
+    assert "by_criterion" not in one and "votes" not in read_jsonl(tmp_path / "j1.jsonl")[0]

@@ -116,6 +116,13 @@ def test_report_gives_across_seed_means_with_crossed_cis_and_the_paired_table(st
         sft = {it["prompt_id"]: it["all_met"] for it in jsonl(R / "eval/sft/ifeval_items.jsonl")}
         assert row.pl_delta == pytest.approx(np.mean([it["all_met"] - sft[it["prompt_id"]] for it in items]), abs=1e-6)
         assert row.pl_delta_ci_low <= row.pl_delta <= row.pl_delta_ci_high
+    # the evaluation panel's criteria, pooled over seeds: their mean is the across-seed win rate
+    crit = pd.read_csv(R / "report/criteria.csv")
+    criteria = [c for c in crit.columns if f"{c}_ci_low" in crit.columns]
+    assert set(crit.n_seeds) == {2} and len(crit) == len(ALGOS) * 2 and len(criteria) >= 2
+    for row in crit.itertuples():
+        a = agg[(agg.benchmark == "heldout") & (agg.algorithm == row.algorithm) & (agg["round"] == row.round)].iloc[0]
+        assert np.mean([getattr(row, c) for c in criteria]) == pytest.approx(a.win_rate, abs=1e-6)
 
 
 def test_timings_count_every_replicates_jobs(study, env):

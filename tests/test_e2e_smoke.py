@@ -6,6 +6,7 @@ import subprocess
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -99,6 +100,14 @@ def test_every_contract_file_exists_and_parses(smoke):
         assert Path(row.source).exists() or (smoke.parent / row.source).exists()
         assert re.search(rf"\| {row.algorithm} \| {row['round']} \| {row.win_rate:.3f} \| {row.ci_low:.3f} \| {row.ci_high:.3f}", report)
     assert (R / "report/figures/winrate_vs_round.png").stat().st_size > 1000
+    # the panel's win rate split by its criteria: their mean is each model's held-out win rate
+    crit = pd.read_csv(R / "report/criteria.csv")
+    criteria = json.loads((R / "eval/dpo-r1/heldout_winrate.json").read_text())["judge"]["criteria"]
+    assert "### Held-out win rate by the evaluation judge's criteria" in report and len(crit) == 8
+    held = csv[csv.benchmark == "heldout"].set_index(["algorithm", "round"]).win_rate
+    for _, row in crit.iterrows():
+        assert np.mean([row[c] for c in criteria]) == pytest.approx(held[(row.algorithm, row["round"])], abs=1e-6)
+        assert all(row[f"{c}_ci_low"] <= row[c] <= row[f"{c}_ci_high"] for c in criteria)
 
 
 @pytest.mark.skipif(not LEADERBOARD_DATA.is_dir(), reason=NO_LEADERBOARD_DATA)

@@ -277,6 +277,49 @@ def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFr
         columns="is_sft").reset_index(drop=True)
 
 
+def collect_criteria(per_seed: pd.DataFrame, level: float, seed: int = 0) -> pd.DataFrame | None:
+    """The held-out win rate of every trained (algorithm, round) split by the evaluation panel's criteria: one
+    column per criterion with its CI. One seed: the score file's own `by_criterion` (bootstrap over prompts); several:
+    the mean of the seeds' per-prompt votes with the crossed (seeds × prompts) bootstrap, as `aggregate_seeds` does
+    for the win rate. None when the score files carry no votes (a judge other than a panel of ≥ 2 criteria)."""
+    from .evaluation.stats import crossed_bootstrap_ci
+    from .io import read_jsonl
+
+    rows = per_seed[(per_seed.benchmark == "heldout") & (per_seed.algorithm != "sft")]
+    if rows.empty or any("by_criterion" not in read_json(src) for src in rows.source):
+        return None
+    out = []
+    for (algo, rnd), g in rows.groupby(["algorithm", "round"], sort=False):
+        g = g.sort_values("seed")
+        row = {"algorithm": algo, "round": rnd, "n_seeds": len(g)}
+        if len(g) == 1:
+            for c, v in read_json(g.source.iloc[0])["by_criterion"].items():
+                row.update({c: v["win_rate"], f"{c}_ci_low": v["ci_low"], f"{c}_ci_high": v["ci_high"]})
+        else:
+            votes = [{r["prompt_id"]: r["votes"] for r in read_jsonl(read_json(src)["judgments_file"])} for src in g.source]
+            prompts = sorted(votes[0])
+            if any(sorted(v) != prompts for v in votes):
+                raise ValueError(f"{algo} round {rnd}: the seeds' held-out judgments cover different prompts")
+            for c in votes[0][prompts[0]]:
+                m, lo, hi = crossed_bootstrap_ci(np.array([[v[p][c] for p in prompts] for v in votes]), level, seed=seed)
+                row.update({c: m, f"{c}_ci_low": lo, f"{c}_ci_high": hi})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _criteria_section(table: pd.DataFrame, criteria: list[str], level: float) -> list[str]:
+    shown = table[["algorithm", "round"]].copy()
+    for c in criteria:
+        shown[c] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+                    zip(table[c], table[f"{c}_ci_low"], table[f"{c}_ci_high"])]
+    return ["### Held-out win rate by the evaluation judge's criteria", "",
+            "The panel's P(model ≻ SFT) is the mean of its criteria's votes (1, ½ or 0), so the win rate splits "
+            "exactly into one win rate per criterion: their mean is the table above's. Which of the evaluation "
+            f"judge's preferences a model moved, {level:.0%} CI over prompts (crossed with seeds when there are "
+            "several); a pair with an empty answer counts the judge's whole verdict for every criterion. Also in "
+            "`criteria.csv`.", "", md_table(shown), ""]
+
+
 def _ifeval_section(table: pd.DataFrame, first: dict) -> list[str]:
     several = (table.n_seeds > 1).any()
     paired = "pl_delta" in table
@@ -444,6 +487,10 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
             cols += [*BENCHMARKS[b].columns, "mean_response_tokens", "truncation_rate"]
             md += [f"## {BENCHMARKS[b].title}", "", _provenance_line(read_json(first_file[b]), max(len(seeds), 1)), "",
                    md_table(sub[cols]), ""]
+            crit = collect_criteria(per_seed, level, boot_seed) if b == "heldout" else None
+            if crit is not None:
+                crit.to_csv(tmp / "criteria.csv", index=False, float_format="%.6f")
+                md += _criteria_section(crit, read_json(first_file[b])["judge"]["criteria"], level)
             if b == "alpaca_eval" and sub["lc_win_rate"].isna().any():
                 md += ["A blank `lc_win_rate` means the GLM was not estimable for that model (e.g. its answers "
                        "have the same lengths as the reference's); the reason is in its `alpaca_eval.json`.", ""]

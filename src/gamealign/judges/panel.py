@@ -97,6 +97,10 @@ class PanelJudge(PairwiseJudge):
             sa, sb = self.score_complete(a), self.score_complete(b)
         return 0.5 if sa == sb else (1.0 if sa > sb else 0.0)
 
+    def votes(self, prompt: dict, a: str, b: str) -> dict[str, float]:
+        """Each criterion's vote on (a, b): 1 for a, 0 for b, ½ a tie."""
+        return {c: self._vote(c, prompt, a, b) for c in self.criteria}
+
     def compare(self, prompt: dict, a: str, b: str) -> float:
-        votes = [self._vote(c, prompt, a, b) for c in self.criteria]
-        return sum(votes) / len(votes)
+        votes = self.votes(prompt, a, b)
+        return sum(votes.values()) / len(votes)
