@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 import yaml
 from conftest import REPO, run
 
@@ -140,3 +141,34 @@ def test_constraint_signal_counts_pass_rates_and_the_annotators_best_of_k_by_han
     assert best["evaluation criterion relevance"]["mean"] == 0.5
     assert best["evaluation judge"]["mean"] == 0.625
     assert best["evaluation judge"]["ci_low"] <= 0.625 <= best["evaluation judge"]["ci_high"]
+
+
+def test_pair_contrast_reads_each_algorithms_pairs_by_hand(tmp_path, env):
+    """bench/pair_contrast.py on two prompts of K = 2: prompt a's answers differ (the annotator prefers the short,
+    finished one 2:1), prompt b's tie. DPO keeps only a's pair, its label the annotator's choice; WIND keeps both,
+    and its sampled label agrees with the annotator with probability P² + (1 − P)² = 5/9 on a, ½ on b."""
+    import pandas as pd
+
+    rd = tmp_path / "r1"
+    rd.mkdir()
+    samples = [{"prompt_id": "a", "k": 0, "text": "Short and done.", "n_tokens": 5, "finish_reason": "stop"},
+               {"prompt_id": "a", "k": 1, "text": "A long one that was cut", "n_tokens": 9, "finish_reason": "length"},
+               {"prompt_id": "b", "k": 0, "text": "One.", "n_tokens": 2, "finish_reason": "stop"},
+               {"prompt_id": "b", "k": 1, "text": "Two.", "n_tokens": 2, "finish_reason": "stop"}]
+    (rd / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    pd.DataFrame({"prompt_id": ["a", "b"], "i": [0, 0], "j": [1, 1], "p": [2 / 3, 0.5]}).to_parquet(rd / "prefs.parquet")
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump({"algorithms": {"dpo": {}, "wind": {}}}))
+    run([sys.executable, str(REPO / "bench/pair_contrast.py"), "--config", "cfg.yaml", "--round-dir", "r1",
+         "--algos", "dpo", "wind", "--variant", "wind.label=verdict", "--draws", "3", "--out", "out.json"],
+        cwd=tmp_path, env=env)
+    res = json.loads((tmp_path / "out.json").read_text())["algorithms"]
+    approx = lambda x: pytest.approx(x, abs=1e-3)
+    assert res["dpo"] == {"examples_per_prompt": 0.5, "label_agreement": approx(2 / 3), "tied": 0.0,
+                          "winner_minus_loser_tokens": -4.0, "winner_cut": 0.0, "loser_cut": 1.0}
+    assert res["wind"]["examples_per_prompt"] == 1.0 and res["wind"]["tied"] == 0.5
+    assert res["wind"]["label_agreement"] == approx((5 / 9 + 1 / 2) / 2)
+    assert res["wind"]["winner_minus_loser_tokens"] == approx((-4 / 3 + 0) / 2)
+    assert res["wind"]["winner_cut"] == approx((1 / 3 + 0) / 2) and res["wind"]["loser_cut"] == approx((2 / 3 + 0) / 2)
+    # the verdict reads a's pair as the annotator's sure choice and b's tie as ½
+    assert res["wind (label=verdict)"]["label_agreement"] == approx((2 / 3 + 1 / 2) / 2)
+    assert res["wind (label=verdict)"]["winner_minus_loser_tokens"] == approx(-2.0)
