@@ -5,16 +5,20 @@ reads) and each algorithm in --algos with the study's hyper-parameters: the algo
 on those groups, and for its two-response examples (y_0, y_1, label z; z = 1 when the example carries none, y_0
 being its chosen answer):
   - `examples_per_prompt`;
+  - `annotator_margin`: |P(y_0 ≻ y_1) − ½|, how far apart the annotator holds the pair (½: one answer wins on
+    every criterion; 0: tied overall);
   - `label_agreement`: the annotator's probability that the label's winner beats its loser,
-    z·P(y_0 ≻ y_1) + (1 − z)·(1 − P(y_0 ≻ y_1)) — 1 for a pair the label reads as the annotator's sure choice,
-    ½ for a coin flip on a tie;
-  - `tied`: the share of examples whose pair the annotator ties (P = ½);
+    z·P(y_0 ≻ y_1) + (1 − z)·(1 − P(y_0 ≻ y_1)) — ½ + margin for a label on the annotator's side of ½, ½ for a
+    coin flip on a tie, and for a label drawn from P itself P² + (1 − P)² (it agrees with a fresh draw);
+  - `tied`: the share of examples whose pair the annotator ties overall (P = ½);
   - `winner_minus_loser_tokens`: (2z − 1)·(n_tokens(y_0) − n_tokens(y_1)), the length the label favours;
   - `winner_cut`, `loser_cut`: the share of the label's winners and losers cut at max_new_tokens.
 Expectations over the labels an algorithm draws (WIND's sampled label: z ∈ {0, 1} with mean P, so its exact
 expectation is taken, not one draw) and averaged over --draws comparison-plan seeds (WIND's pairing, INPO's
-bracket), so the numbers describe the algorithm's data, not one draw of it. Training data only: nothing here is
-held-out.
+bracket), so the numbers describe the algorithm's data, not one draw of it. Labels are read as the examples
+carry them: iterative DPO's label smoothing and SPPO's win-rate targets are losses' readings, not labels, so
+both count their chosen answer as the winner (their rows equal DPO's: the same best-vs-worst pairs). Training
+data only: nothing here is held-out.
 
 Usage: python bench/pair_contrast.py --config config.yaml --algos dpo iterative_dpo sppo inpo wind [--round-dir
 results/runs/shared/r1] [--draws 20] [--out pair_contrast.json]
@@ -53,13 +57,14 @@ def contrast(algo, groups: list, tokens: dict[tuple[str, str], int], cut: dict[t
             z = float(ex.fields.get("label", 1.0))
             p = g.pref(i, j)
             a, b = (g.prompt_id, ex.responses[0]), (g.prompt_id, ex.responses[1])
-            rows.append({"agree": z * p + (1 - z) * (1 - p), "tied": float(np.isclose(p, 0.5)),
+            rows.append({"margin": abs(p - 0.5), "agree": z * p + (1 - z) * (1 - p), "tied": float(np.isclose(p, 0.5)),
                          "dlen": (2 * z - 1) * (tokens[a] - tokens[b]),
                          "w_cut": z * cut[a] + (1 - z) * cut[b], "l_cut": z * cut[b] + (1 - z) * cut[a]})
     if not rows:
         return {"examples_per_prompt": 0.0}
     mean = lambda k: round(float(np.mean([r[k] for r in rows])), 3)
-    return {"examples_per_prompt": round(n_examples / draws / len(groups), 3), "label_agreement": mean("agree"),
+    return {"examples_per_prompt": round(n_examples / draws / len(groups), 3), "annotator_margin": mean("margin"),
+            "label_agreement": mean("agree"),
             "tied": mean("tied"), "winner_minus_loser_tokens": mean("dlen"), "winner_cut": mean("w_cut"),
             "loser_cut": mean("l_cut")}
 
@@ -82,7 +87,8 @@ def main():
 
     cfg = load_config(a.config)
     rd = Path(a.round_dir or Path(cfg["study"]["results_dir"]) / "runs/shared/r1")
-    groups = load_groups(rd / "samples.jsonl", rd / "prefs.parquet")
+    # as training reads them: under sampling.truncated: drop the cut answers and their pairs are not there
+    groups = load_groups(rd / "samples.jsonl", rd / "prefs.parquet", drop_truncated=cfg["sampling"]["truncated"] == "drop")
     samples = read_jsonl(rd / "samples.jsonl")
     tokens = {(s["prompt_id"], s["text"]): s.get("n_tokens") or len(s["text"].split()) for s in samples}
     cut = {(s["prompt_id"], s["text"]): s.get("finish_reason") == "length" for s in samples}

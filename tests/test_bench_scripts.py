@@ -163,9 +163,10 @@ def test_pair_contrast_reads_each_algorithms_pairs_by_hand(tmp_path, env):
         cwd=tmp_path, env=env)
     res = json.loads((tmp_path / "out.json").read_text())["algorithms"]
     approx = lambda x: pytest.approx(x, abs=1e-3)
-    assert res["dpo"] == {"examples_per_prompt": 0.5, "label_agreement": approx(2 / 3), "tied": 0.0,
-                          "winner_minus_loser_tokens": -4.0, "winner_cut": 0.0, "loser_cut": 1.0}
+    assert res["dpo"] == {"examples_per_prompt": 0.5, "annotator_margin": approx(1 / 6), "label_agreement": approx(2 / 3),
+                          "tied": 0.0, "winner_minus_loser_tokens": -4.0, "winner_cut": 0.0, "loser_cut": 1.0}
     assert res["wind"]["examples_per_prompt"] == 1.0 and res["wind"]["tied"] == 0.5
+    assert res["wind"]["annotator_margin"] == res["wind (label=verdict)"]["annotator_margin"] == approx(1 / 12)
     assert res["wind"]["label_agreement"] == approx((5 / 9 + 1 / 2) / 2)
     assert res["wind"]["winner_minus_loser_tokens"] == approx((-4 / 3 + 0) / 2)
     assert res["wind"]["winner_cut"] == approx((1 / 3 + 0) / 2) and res["wind"]["loser_cut"] == approx((2 / 3 + 0) / 2)

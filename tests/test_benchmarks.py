@@ -170,3 +170,24 @@ def test_a_panel_win_rate_splits_exactly_into_its_criteria(tmp_path):
                                  baseline_path=tmp_path / "s.jsonl", out_json=tmp_path / "w1.json",
                                  out_judgments=tmp_path / "j1.jsonl", judge_cfg={"name": "panel", "criteria": ["complete"]})
     assert "by_criterion" not in one and "votes" not in read_jsonl(tmp_path / "j1.jsonl")[0]
+
+
+def test_the_criteria_table_is_left_out_not_partial_when_some_score_files_lack_votes(tmp_path):
+    """A study whose held-out score files all lack votes (a judge other than a panel) has no criteria table; one
+    where only some lack them (scored before votes were recorded) names them instead of tabling the others."""
+    import json
+
+    import pandas as pd
+
+    from gamealign.report import StaleScores, collect_criteria
+
+    with_votes = {"by_criterion": {"constraints": {"win_rate": 0.6, "ci_low": 0.5, "ci_high": 0.7}}}
+    (tmp_path / "a.json").write_text(json.dumps(with_votes))
+    (tmp_path / "b.json").write_text(json.dumps({}))
+    df = lambda *srcs: pd.DataFrame([{"benchmark": "heldout", "algorithm": f"m{i}", "round": 1, "seed": 0,
+                                      "source": str(tmp_path / s)} for i, s in enumerate(srcs)])
+    assert collect_criteria(df("b.json", "b.json"), 0.95) is None
+    with pytest.raises(StaleScores, match="b.json"):
+        collect_criteria(df("a.json", "b.json"), 0.95)
+    table = collect_criteria(df("a.json"), 0.95)
+    assert table.iloc[0].constraints == 0.6 and table.iloc[0].constraints_ci_high == 0.7

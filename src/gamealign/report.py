@@ -277,6 +277,14 @@ def collect_ifeval(scores: list[dict], level: float, seed: int = 0) -> pd.DataFr
         columns="is_sft").reset_index(drop=True)
 
 
+class StaleScores(Exception):
+    """Held-out score files without the per-criterion votes that the study's other score files carry."""
+
+    def __init__(self, paths: list[str]):
+        super().__init__(f"{len(paths)} held-out score file(s) without per-criterion votes, e.g. {paths[0]}")
+        self.paths = paths
+
+
 def collect_criteria(per_seed: pd.DataFrame, level: float, seed: int = 0) -> pd.DataFrame | None:
     """The held-out win rate of every trained (algorithm, round) split by the evaluation panel's criteria: one
     column per criterion with its CI. One seed: the score file's own `by_criterion` (bootstrap over prompts); several:
@@ -286,8 +294,11 @@ def collect_criteria(per_seed: pd.DataFrame, level: float, seed: int = 0) -> pd.
     from .io import read_jsonl
 
     rows = per_seed[(per_seed.benchmark == "heldout") & (per_seed.algorithm != "sft")]
-    if rows.empty or any("by_criterion" not in read_json(src) for src in rows.source):
+    lacking = [src for src in rows.source if "by_criterion" not in read_json(src)]
+    if rows.empty or len(lacking) == len(rows):
         return None
+    if lacking:   # some scored before votes were recorded: a table of the others would pass for all of them
+        raise StaleScores(lacking)
     out = []
     for (algo, rnd), g in rows.groupby(["algorithm", "round"], sort=False):
         g = g.sort_values("seed")
@@ -487,7 +498,13 @@ def write_report(models: list[dict], scores: list[dict], out_dir: str | Path, co
             cols += [*BENCHMARKS[b].columns, "mean_response_tokens", "truncation_rate"]
             md += [f"## {BENCHMARKS[b].title}", "", _provenance_line(read_json(first_file[b]), max(len(seeds), 1)), "",
                    md_table(sub[cols]), ""]
-            crit = collect_criteria(per_seed, level, boot_seed) if b == "heldout" else None
+            try:
+                crit = collect_criteria(per_seed, level, boot_seed) if b == "heldout" else None
+            except StaleScores as exc:
+                crit = None
+                md += ["### Held-out win rate by the evaluation judge's criteria", "",
+                       f"Left out: {exc}; they were scored before the votes were recorded. Rerun their "
+                       "`eval_winrate` jobs (`snakemake --forcerun eval_winrate`) for this table.", ""]
             if crit is not None:
                 crit.to_csv(tmp / "criteria.csv", index=False, float_format="%.6f")
                 md += _criteria_section(crit, read_json(first_file[b])["judge"]["criteria"], level)

@@ -14,10 +14,10 @@ LLM verdict; the game track's labels) the two are the same update; with one that
 panel's share of criteria: ties are P = ½) `soft` has the same expectation, hence the same population
 minimiser below (a squared loss is minimised by the target's conditional mean), and none of the coin-flip
 noise: a tied pair is regressed to h = 0 instead of to ±η/2 at random. `label: verdict` takes the annotator's
-verdict, z = 1 if P(y ≻ y') > ½, 0 if < ½, ½ on a tie — the way INPO's tournament and iterative DPO read a panel
-(the majority of its criteria wins); it plays the game of the verdict matrix V = 1{P > ½} + ½·1{P = ½} instead of
-P (the same game for a 0/1 judge), with WIND's step and mixing unchanged. Of the three, `sample` alone turns a
-panel's 2-of-3 majority into a label that is wrong one time in three. A squared loss on the antisymmetric
+verdict, z = 1 if P(y ≻ y') > ½, 0 if < ½, ½ on a tie — the side of ½ that P is on, as INPO's tournament matches
+read a pair (they break an exact tie by a coin flip instead); it plays the game of the verdict matrix
+V = 1{P > ½} + ½·1{P = ½} instead of P (the same game for a 0/1 judge), with WIND's step and mixing unchanged. Of
+the three, `sample` alone turns a pair the annotator prefers at P = ⅔ into a label that is wrong one time in three. A squared loss on the antisymmetric
 score g(y) − g(y') with target c over pairs from π_t × π_t has minimiser g = 2c·P(y ≻ π_t) + const,
 so with c = η/2 the population minimiser is exactly
 
@@ -62,7 +62,7 @@ class WIND(Algorithm):
                 a_wins = rng.random() < p   # one Bernoulli label per comparison
                 if label == "soft":   # the pair as planned, its label the annotator's probability
                     out.append(Example(g.prompt_id, [g.responses[a], g.responses[b]], {"label": float(p)}))
-                elif label == "verdict":   # the pair as planned, its label the annotator's majority (a tie: ½)
+                elif label == "verdict":   # the pair as planned, its label P's side of ½ (a tie: ½)
                     z = 0.5 if np.isclose(p, 0.5) else float(p > 0.5)
                     out.append(Example(g.prompt_id, [g.responses[a], g.responses[b]], {"label": z}))
                 else:
