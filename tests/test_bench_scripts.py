@@ -173,3 +173,23 @@ def test_pair_contrast_reads_each_algorithms_pairs_by_hand(tmp_path, env):
     # the verdict reads a's pair as the annotator's sure choice and b's tie as ½
     assert res["wind (label=verdict)"]["label_agreement"] == approx((2 / 3 + 1 / 2) / 2)
     assert res["wind (label=verdict)"]["winner_minus_loser_tokens"] == approx(-2.0)
+
+
+def test_unseen_batches_splits_a_rounds_steps_into_first_epoch_and_later_ones_by_hand(tmp_path, env):
+    """bench/unseen_batches.py on hand-written logs: 5 steps, 3 in the first epoch. Step 0 is the no-move
+    reference; steps 1-2 are the unseen batches (loss 1.0 and 3.0, margins -0.5 and +0.25), steps 3-4 the seen ones."""
+    m = tmp_path / "runs/wind/r1/model"
+    m.mkdir(parents=True)
+    rows = [(0, 0, 0.25, 0.0), (1, 0, 1.0, -0.5), (2, 0, 3.0, 0.25), (3, 1, 0.5, 1.0), (4, 1, 0.1, 2.0)]
+    # written out of order: the script sorts by step
+    (m / "train_metrics.jsonl").write_text("".join(json.dumps({"step": s, "epoch": e, "loss": lo, "margin": mg}) + "\n"
+                                                   for s, e, lo, mg in reversed(rows)))
+    run([sys.executable, str(REPO / "bench/unseen_batches.py"), "--runs", "runs", "--algos", "wind", "--rounds", "1",
+         "--out", "out.json"], cwd=tmp_path, env=env)
+    (row,) = json.loads((tmp_path / "out.json").read_text())["rows"]
+    assert row == {"algorithm": "wind", "round": 1, "steps": 5, "step0_loss": 0.25, "step0_margin": 0.0,
+                   "unseen_steps": 2, "unseen_loss": 2.0, "unseen_margin": -0.125, "unseen_margin_positive": 1,
+                   "seen_steps": 2, "seen_loss": 0.3, "seen_margin": 1.5}
+    bad = run([sys.executable, str(REPO / "bench/unseen_batches.py"), "--runs", "runs", "--algos", "inpo"],
+              cwd=tmp_path, env=env, check=False)
+    assert bad.returncode != 0 and "inpo/r1/model/train_metrics.jsonl: not found" in bad.stderr
