@@ -46,13 +46,16 @@ def main():
     ap.add_argument("--rounds", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--out")
     a = ap.parse_args()
+
+    from gamealign.io import read_jsonl
+
     out = []
     for algo in a.algos:
         for r in a.rounds:
             f = Path(a.runs) / algo / f"r{r}" / "model" / "train_metrics.jsonl"
             if not f.is_file():
                 raise SystemExit(f"{f}: not found (--runs must be a study's results/runs folder)")
-            rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+            rows = read_jsonl(f, required=("step", "epoch", "loss", "margin"), allow_empty=True)
             out.append({"algorithm": algo, "round": r, **summarise(rows)})
             print(json.dumps(out[-1]), flush=True)
     if a.out:

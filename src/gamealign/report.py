@@ -294,7 +294,8 @@ def collect_criteria(per_seed: pd.DataFrame, level: float, seed: int = 0) -> pd.
     from .io import read_jsonl
 
     rows = per_seed[(per_seed.benchmark == "heldout") & (per_seed.algorithm != "sft")]
-    lacking = [src for src in rows.source if "by_criterion" not in read_json(src)]
+    docs = {src: read_json(src) for src in rows.source}   # each score file read once
+    lacking = [src for src in rows.source if "by_criterion" not in docs[src]]
     if rows.empty or len(lacking) == len(rows):
         return None
     if lacking:   # some scored before votes were recorded: a table of the others would pass for all of them
@@ -304,10 +305,10 @@ def collect_criteria(per_seed: pd.DataFrame, level: float, seed: int = 0) -> pd.
         g = g.sort_values("seed")
         row = {"algorithm": algo, "round": rnd, "n_seeds": len(g)}
         if len(g) == 1:
-            for c, v in read_json(g.source.iloc[0])["by_criterion"].items():
+            for c, v in docs[g.source.iloc[0]]["by_criterion"].items():
                 row.update({c: v["win_rate"], f"{c}_ci_low": v["ci_low"], f"{c}_ci_high": v["ci_high"]})
         else:
-            votes = [{r["prompt_id"]: r["votes"] for r in read_jsonl(read_json(src)["judgments_file"])} for src in g.source]
+            votes = [{r["prompt_id"]: r["votes"] for r in read_jsonl(docs[src]["judgments_file"])} for src in g.source]
             prompts = sorted(votes[0])
             if any(sorted(v) != prompts for v in votes):
                 raise ValueError(f"{algo} round {rnd}: the seeds' held-out judgments cover different prompts")
