@@ -16,6 +16,7 @@ PIP=${PIP:-.venv/bin/pip}
 PLATFORM=(--python-version 3.12 --implementation cp --platform manylinux2014_x86_64
           --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --only-binary=:all:)
 
+mkdir -p "$(git rev-parse --git-dir)/info"   # split_smollm2.sh appends to .git/info/exclude; a fresh clone may lack the folder
 PATH="$PWD/.venv/bin:$PATH" bash ../shared/gpu/split_smollm2.sh
 
 # SmolLM2's config and tokenizer alone (~4 MB), from the SFT checkpoint the study would make: bench/gpu_train.sh's
@@ -43,6 +44,10 @@ rm -rf .gpu/round && mkdir -p .gpu/round
 "$PIP" download -q -d .gpu/round --find-links "$built" "${PLATFORM[@]}" snakemake==9.27.1
 rm -f .gpu/round/pulp-*.whl
 for w in .gpu/wheels/*.whl; do rm -f ".gpu/round/$(basename "$w")"; done   # carried in .gpu/wheels already
+# sqlalchemy (3.5 MB) rides with call 1, which has room: call 2 (GGUF part b + snakemake) was over the limit once the
+# working tree reached 6 MB. Every folder is installed with --no-deps and all are on PYTHONPATH, so where a wheel
+# travels does not matter once calls 1 and 2 have both come.
+mv .gpu/round/sqlalchemy-*.whl .gpu/wheels/
 
 # the evaluation stack (the study's alpaca_eval / arena_hard / open_llm benchmarks): the packages of lm-eval's and
 # alpaca-eval's dependency closure for CPython 3.12 that neither the image (KINDS.md's list) nor .gpu/round has, pinned;
