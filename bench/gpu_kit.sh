@@ -3,9 +3,10 @@
 # ../shared/gpu/README.md), as folders for device-tool transfers of < 64 MiB each (the working tree,
 # ~3 MB, travels with every one; the sizes are checked at the end):
 #   call 1: .gpu/a/part_aa + .gpu/wheels/  first half of the SmolLM2 GGUF + trl, liger-kernel, datasets, gguf, jsonschema (~54 MB)
-#   call 2: .gpu/b/part_ab + .gpu/round/   second half + snakemake and its deps (~60 MB)
+#   call 2: .gpu/b/part_ab + .gpu/round/   second half + snakemake and its deps but its four largest (~52 MB)
 #   call 3: .gpu/eval/                     lm-eval and alpaca-eval with what the image lacks of their deps, setuptools<81
-#                                          (alpaca_eval needs pkg_resources), and ../shared/data as one .tar.xz (~23 MB)
+#                                          (alpaca_eval needs pkg_resources), ../shared/data as one .tar.xz, and
+#                                          snakemake's sqlalchemy, greenlet, pydantic, pydantic-core (~29 MB)
 #   .gpu/cfg/                              SmolLM2's config and tokenizer (~4 MB), for bench/gpu_train.sh's stand-in
 # All wheels are for CPython 3.12 on manylinux x86_64 (the GPU image's Python). pulp, snakemake's ILP
 # scheduler (16 MB), is left out: bench/gpu_round.sh runs snakemake with --scheduler greedy.
@@ -40,19 +41,21 @@ rm -rf .gpu/wheels && mkdir -p .gpu/wheels
 built=$(mktemp -d)
 trap 'rm -rf "$built"' EXIT
 "$PIP" wheel -q --no-deps -w "$built" connection_pool==0.0.3
-rm -rf .gpu/round && mkdir -p .gpu/round
+rm -rf .gpu/round .gpu/eval && mkdir -p .gpu/round
 "$PIP" download -q -d .gpu/round --find-links "$built" "${PLATFORM[@]}" snakemake==9.27.1
 rm -f .gpu/round/pulp-*.whl
 for w in .gpu/wheels/*.whl; do rm -f ".gpu/round/$(basename "$w")"; done   # carried in .gpu/wheels already
-# sqlalchemy (3.5 MB) rides with call 1, which has room: call 2 (GGUF part b + snakemake) was over the limit once the
-# working tree reached 6 MB. Every folder is installed with --no-deps and all are on PYTHONPATH, so where a wheel
-# travels does not matter once calls 1 and 2 have both come.
-mv .gpu/round/sqlalchemy-*.whl .gpu/wheels/
+# snakemake's four largest wheels (sqlalchemy, greenlet, pydantic, pydantic-core: 7 MB) ride with call 3, which has
+# room: calls 1 and 2 each carry half the GGUF (~48 MB), and the working tree that travels with every call grows with
+# docs/ (call 2 was 63.4 MiB of 64 at 6 MB of tree). Every folder is installed with --no-deps and all are on
+# PYTHONPATH, so where a wheel travels does not matter once the calls have come: snakemake runs after call 3
+# (gpu_round.sh and gpu_sweep.sh require .gpu/eval too).
+mkdir -p .gpu/eval
+mv .gpu/round/sqlalchemy-*.whl .gpu/round/greenlet-*.whl .gpu/round/pydantic-*.whl .gpu/round/pydantic_core-*.whl .gpu/eval/
 
 # the evaluation stack (the study's alpaca_eval / arena_hard / open_llm benchmarks): the packages of lm-eval's and
 # alpaca-eval's dependency closure for CPython 3.12 that neither the image (KINDS.md's list) nor .gpu/round has, pinned;
 # rouge-score, sqlitedict and word2number have only source distributions, so they are built into wheels here first
-rm -rf .gpu/eval && mkdir -p .gpu/eval
 "$PIP" download -q --no-deps -d "$built" --no-binary=:all: rouge-score==0.1.2 sqlitedict==2.1.0 word2number==1.1
 "$PIP" wheel -q --no-deps -w .gpu/eval "$built"/rouge_score-*.tar.gz "$built"/sqlitedict-*.tar.gz "$built"/word2number-*.zip
 "$PIP" download -q --no-deps -d .gpu/eval "${PLATFORM[@]}" \

@@ -8,7 +8,7 @@
 # has no such package). Evaluation is not part of a round.
 set -uo pipefail
 source bench/gpu_setup.sh
-gpu_require gpu_round round wheels || exit 2
+gpu_require gpu_round round wheels eval || exit 2
 OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/round} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} ROUND=${ROUND:-1}
 mkdir -p "$OUT" "$WORK"
 # first line: the results folder; then one target per algorithm

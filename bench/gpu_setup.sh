@@ -47,6 +47,9 @@ fi
 printf '#!/bin/sh\nexec %s -m gamealign "$@"\n' "$PY" > /tmp/bin/gamealign.$$ && chmod +x /tmp/bin/gamealign.$$ \
   && mv -f /tmp/bin/gamealign.$$ /tmp/bin/gamealign
 export PATH="/tmp/bin:$PATH" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# several model jobs share the GPU; HF generate grows its KV cache a step at a time, which without expandable segments
+# left 512-sequence sampling processes at 37 GiB each on the first H100 run and ran four of them out of memory
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 echo "gpu_setup: GGUF $( [ -f "$GGUF" ] && echo ready || echo 'not yet joined'); wheels: $(ls /tmp/pylib 2>/dev/null | grep -c done) of 3 folders installed; benchmark data $( [ -d /tmp/shared/data ] && echo ready || echo 'not yet')"
 
 # gpu_sft: prints the SFT model a study (gpu_study.sh) or a round (gpu_round.sh) made on this machine; fails if none

@@ -11,7 +11,7 @@
 #   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
 #      every mean and the choice in $WORK/lr_choice.json;
 #   4. the study: real Snakemake, every rule up to the report, model jobs sharing the GPU GPU_SLOTS at a time
-#      (`--resources gpu`; 3 by default, each with the config's 4 CPU threads, leaving 4 of 16 cores to the judging
+#      (`--resources gpu`; 4 by default, each with the config's 3 CPU threads, leaving 4 of 16 cores to the judging
 #      and scoring jobs), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
 # Before all of it, the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA).
 # The runner works from a copy of the code in $WORK/repo, so a later call's transfer of the working tree cannot
@@ -25,7 +25,9 @@ set -uo pipefail
 mode=${1:-}
 source bench/gpu_setup.sh
 export GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml}
-export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-2e-6 1e-5 5e-5} GPU_SLOTS=${GPU_SLOTS:-3} CORES=${CORES:-16}
+# no sweep by default: the config's lr is the one the first H100 run's sweep chose (configs/gpu-smollm2.yaml); that sweep
+# took 9 of the hold's 30 minutes. SWEEP_LRS="2e-6 1e-5 5e-5" sweeps again.
+export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-} GPU_SLOTS=${GPU_SLOTS:-4} CORES=${CORES:-16}
 state="$WORK/state"
 
 case "$mode" in
@@ -138,11 +140,13 @@ poll)
   [ -f "$state" ] || { echo "gpu_study: nothing started in $WORK (a fresh machine? then the study is lost: start again)" >&2; exit 2; }
   mkdir -p "$OUT"
   results=$(cat "$WORK/results_dir" 2>/dev/null); results=${results:-results}
-  pack() {   # into $OUT, which comes back even when the call is cut off at its limit: so pack often
+  pack() {   # into $OUT, which comes back even when the call is cut off at its limit: so pack often. The per-prompt
+             # judgments and IFEval items travel too: bench/partial_report.py reads them for a study cut short
     (cd "$WORK" && find . -maxdepth 1 -type f \( -name '*.json' -o -name '*.txt' -o -name '*.log' -o -name '*.yaml' -o -name state \) -printf '%P\0'
      cd "$WORK" && find "$results/report" "$results/eval" "$results/benchmarks" "$results/logs" "$results/runs" "$results/game" \
        "$results/sft" "$results/prompts" sweep -type f \( -name '*.json' -o -name '*.md' -o -name '*.csv' -o -name '*.png' \
-       -o -name '*.svg' -o -name '*.tsv' -o -name '*.log' -o -name train_metrics.jsonl \) \
+       -o -name '*.svg' -o -name '*.tsv' -o -name '*.log' -o -name train_metrics.jsonl -o -name '*_judgments.jsonl' \
+       -o -name '*_items.jsonl' \) \
        -not -name 'tokenizer*.json' -not -name 'config.json' -not -name 'generation_config.json' -print0 2>/dev/null) \
       | tar -czf "$OUT/study.tgz.part" -C "$WORK" --null -T - 2>/dev/null
     # (find fails on the folders a study has not made yet, and pipefail carries that: test the archive instead)

@@ -8,7 +8,7 @@
 #   GPU_KIT=0 PYTHON=.venv/bin/python CONFIG=<a config with prompts.n_validation> SFT=<sft folder> bash bench/gpu_sweep.sh
 set -uo pipefail
 source bench/gpu_setup.sh
-gpu_require gpu_sweep round wheels || exit 2
+gpu_require gpu_sweep round wheels eval || exit 2
 # the SFT model of the study (bench/gpu_study.sh) or of a round (bench/gpu_round.sh), whichever ran
 OUT=${OUT:-/tmp/out} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml} SFT=${SFT:-$(gpu_sft)}
 mkdir -p "$OUT"

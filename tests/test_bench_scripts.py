@@ -108,6 +108,27 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
     # then the liger equivalence test, which has no GPU here: it ran, and skipped
     assert "1 skipped" in (work / "liger_test.txt").read_text() and "liger_test.txt" in names
 
+    # bench/partial_report.py on what came back, as for a study the hold cut short: DPO's model and score taken
+    # away, the report has SFT and INPO, INPO's numbers as the full report's (read from the per-prompt files packed)
+    back = tmp_path / "back"
+    with tarfile.open(out / "study.tgz") as tgz:
+        tgz.extractall(back, filter="data")
+    assert {"results/eval/inpo-r1/heldout_judgments.jsonl", "results/eval/inpo-r1/ifeval_items.jsonl"} <= names
+    (back / "results/runs/dpo/r1/model/manifest.json").unlink()
+    (back / "results/eval/dpo-r1/heldout_winrate.json").unlink()
+    run([sys.executable, str(REPO / "bench/partial_report.py"), "--results", "results", "--config", "config.yaml",
+         "--out-dir", "partial"], cwd=back, env=e)
+    import pandas as pd
+    full = pd.read_csv(back / "results/report/comparison.csv")
+    part = pd.read_csv(back / "partial/comparison.csv")
+    assert sorted(set(part.algorithm)) == ["inpo", "sft"]
+    cols = ["algorithm", "round", "benchmark", "win_rate", "ci_low", "ci_high"]
+    pd.testing.assert_frame_equal(part[part.algorithm == "inpo"][cols].reset_index(drop=True),
+                                  full[full.algorithm == "inpo"][cols].reset_index(drop=True))
+    summary = json.loads((back / "partial/partial.json").read_text())
+    assert summary["models_missing"] == ["dpo-r1"] and summary["models_present"] == ["sft", "inpo-r1"]
+    assert "0123abc" in (back / "partial/comparison.md").read_text()   # the commit the study ran, from its manifests
+
 
 def test_constraint_signal_counts_pass_rates_and_the_annotators_best_of_k_by_hand(tmp_path, env):
     """bench/constraint_signal.py's numbers on two hand-made prompts: pass rates, contrast, and the best answer's

@@ -238,6 +238,24 @@ def test_dry_run_plans_round1_sampling_once(repo, env, tmp_path):
                                       "results/runs/spac/r2/samples.jsonl", "results/runs/wind/r2/samples.jsonl"]
 
 
+def test_dry_run_judged_benchmarks_score_the_models_their_config_names(repo, env, tmp_path):
+    """evaluation.<bench>.models (alpaca_eval, arena_hard) sizes which models a judged benchmark scores, as
+    open_llm.models does the leaderboard's; heldout and ifeval always score every model (the round curves)."""
+    import yaml
+
+    cfg = yaml.safe_load((repo / "configs/smoke.yaml").read_text())
+    cfg["evaluation"]["alpaca_eval"] = {"models": "sft_and_last"}
+    cfg["evaluation"]["arena_hard"] = {"models": "sft"}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(repo, env, tmp_path, "-n", "-p", config=tmp_path / "cfg.yaml")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    scored = sorted(re.findall(r"--out results/eval/(\S+)/(alpaca_eval|arena_hard)\.json", out))
+    last = [f"{a}-r2" for a in ("dpo", "inpo", "spac", "wind")]
+    assert scored == sorted([(m, "alpaca_eval") for m in ["sft", *last]] + [("sft", "arena_hard")])
+    assert len(set(re.findall(r"results/eval/(\S+)/ifeval\.json", out))) == 9   # SFT + 4 algorithms x 2 rounds
+
+
 def test_ifeval_scores_every_model_without_a_judge(smoke):
     R = smoke
     table = pd.read_csv(R / "report/ifeval.csv")

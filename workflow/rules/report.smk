@@ -2,13 +2,11 @@ def score_file(model_id, bench):
     return f"{R}/eval/{model_id}/{BENCHMARKS[bench].score_file}"
 
 
-def scored_model_ids(bench):
-    return leaderboard_model_ids() if BENCHMARKS[bench].kind == "tasks" else all_model_ids()
 
 
 def report_scores():
     """(model_id, benchmark, score file) of every score the report reads."""
-    return [(m, b, score_file(m, b)) for b in BENCHES for m in scored_model_ids(b)]
+    return [(m, b, score_file(m, b)) for b in BENCHES for m in benchmark_model_ids(b)]
 
 
 def report_index():

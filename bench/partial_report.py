@@ -1,0 +1,91 @@
+"""The report of a study that stopped before its end: what it finished, nothing else.
+
+A GPU study the machine's hold cuts short (bench/gpu_study.sh) leaves some models trained and some of them scored.
+Snakemake's `report` rule needs every model and score, so it never runs. This builds the same `gamealign report`
+index from what exists in a single-seed results folder — every model with a manifest, every score file of the
+config's benchmarks — runs the report on it, and writes beside it `partial.json`: which models and scores were there
+and which the full study would have had. Every number in the report is one the study's own jobs computed; an
+algorithm's rows stop at the last round it finished, and a benchmark shows only the models it scored.
+
+    .venv/bin/python bench/partial_report.py --results docs/gpu-study-2026-11-25/results \
+        --config docs/gpu-study-2026-11-25/config.yaml --out-dir docs/gpu-study-2026-11-25/report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gamealign.config import config_hash, load_config, without_runtime
+from gamealign.evaluation.registry import BENCHMARKS
+from gamealign.io import write_json
+from gamealign.report import write_report
+
+
+def partial_index(results: Path, cfg: dict) -> tuple[dict, dict]:
+    """(the report's index over what exists, {present, missing} model ids and score files)."""
+    if cfg["study"].get("seeds") and len(cfg["study"]["seeds"]) > 1:
+        raise SystemExit("partial_report: one seed only (the folder layout of several seeds is not read here)")
+    seed = cfg["study"]["seed"]
+    algos, rounds = list(cfg["algorithms"]), int(cfg["study"]["rounds"])
+    models = [{"seed": None, "algorithm": "sft", "round": 0, "manifest": None}]
+    missing_models = []
+    for a in algos:
+        for r in range(1, rounds + 1):
+            manifest = results / "runs" / a / f"r{r}" / "model" / "manifest.json"
+            if manifest.is_file():
+                models.append({"seed": seed, "algorithm": a, "round": r, "manifest": str(manifest)})
+            else:
+                missing_models.append(f"{a}-r{r}")
+    trained = {(m["algorithm"], m["round"]) for m in models}
+    scores, missing_scores = [], []
+    for bench in cfg["evaluation"]["benchmarks"]:
+        for a, r in sorted(trained, key=lambda x: (x[1] > 0, x)):
+            model_id = "sft" if a == "sft" else f"{a}-r{r}"
+            path = results / "eval" / model_id / BENCHMARKS[bench].score_file
+            if path.is_file():
+                scores.append({"seed": None if a == "sft" else seed, "algorithm": a, "round": r,
+                               "benchmark": bench, "path": str(path)})
+            else:
+                missing_scores.append(f"{model_id}/{bench}")
+    if not any(s["algorithm"] == "sft" for s in scores):
+        raise SystemExit(f"partial_report: no score of the SFT model under {results}/eval/sft: nothing to compare")
+    games = [str(d) for d in sorted((results / "game").glob("*"))
+             if (d / "curves.csv").is_file() and (d / "runs.csv").is_file()]
+    summary = {"models_present": [m["algorithm"] if m["round"] == 0 else f"{m['algorithm']}-r{m['round']}"
+                                  for m in models],
+               "models_missing": missing_models, "scores_present": len(scores),
+               "scores_missing_of_trained_models": missing_scores, "games": [Path(g).name for g in games]}
+    return {"models": models, "scores": scores, "games": games}, summary
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", required=True, type=Path, help="the study's results folder")
+    ap.add_argument("--config", required=True, type=Path, help="the study's resolved config (YAML)")
+    ap.add_argument("--out-dir", required=True, type=Path)
+    ap.add_argument("--skip", nargs="*", default=[], metavar="BENCHMARK",
+                    help="benchmarks of the config to leave out (e.g. ones whose per-prompt files did not come back)")
+    ap.add_argument("--commit", help="the commit the study ran (its manifests' git_commit); default: theirs")
+    a = ap.parse_args(argv)
+    # resolved as the workflow resolves it (schema defaults), and hashed as the report rule hashes it (no runtime knobs)
+    cfg = without_runtime(load_config(str(a.config), check_paths=False))
+    unknown = sorted(set(a.skip) - set(cfg["evaluation"]["benchmarks"]))
+    if unknown:
+        raise SystemExit(f"partial_report: --skip {unknown}: not among the config's evaluation.benchmarks "
+                         f"{cfg['evaluation']['benchmarks']}")
+    cfg["evaluation"]["benchmarks"] = [b for b in cfg["evaluation"]["benchmarks"] if b not in a.skip]
+    index, summary = partial_index(a.results, cfg)
+    # the manifests name the commit the study ran; the report's provenance line should too, not this checkout's
+    commit = a.commit or next((json.loads(Path(m["manifest"]).read_text()).get("git", {}).get("commit")
+                               for m in index["models"] if m["manifest"]), None)
+    prov = {"commit": commit, "dirty": None, "config_hash": config_hash(cfg)}
+    df = write_report(index["models"], index["scores"], a.out_dir, cfg, prov, index["games"] or None)
+    write_json(a.out_dir / "partial.json", summary)
+    print(df.to_string(index=False))
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
