@@ -27,7 +27,7 @@ def partial_index(results: Path, cfg: dict) -> tuple[dict, dict]:
     """(the report's index over what exists, {present, missing} model ids and score files)."""
     if cfg["study"].get("seeds") and len(cfg["study"]["seeds"]) > 1:
         raise SystemExit("partial_report: one seed only (the folder layout of several seeds is not read here)")
-    seed = cfg["study"]["seed"]
+    seed = (cfg["study"].get("seeds") or [cfg["study"]["seed"]])[0]   # one seed: study.seeds' one, else study.seed
     algos, rounds = list(cfg["algorithms"]), int(cfg["study"]["rounds"])
     models = [{"seed": None, "algorithm": "sft", "round": 0, "manifest": None}]
     missing_models = []
@@ -71,6 +71,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     # resolved as the workflow resolves it (schema defaults), and hashed as the report rule hashes it (no runtime knobs)
     cfg = without_runtime(load_config(str(a.config), check_paths=False))
+    digest = config_hash(cfg)   # the study's config, before --skip narrows what this report reads
     unknown = sorted(set(a.skip) - set(cfg["evaluation"]["benchmarks"]))
     if unknown:
         raise SystemExit(f"partial_report: --skip {unknown}: not among the config's evaluation.benchmarks "
@@ -80,9 +81,18 @@ def main(argv=None):
     # the manifests name the commit the study ran; the report's provenance line should too, not this checkout's
     commit = a.commit or next((json.loads(Path(m["manifest"]).read_text()).get("git", {}).get("commit")
                                for m in index["models"] if m["manifest"]), None)
-    prov = {"commit": commit, "dirty": None, "config_hash": config_hash(cfg)}
+    prov = {"commit": commit, "dirty": None, "config_hash": digest}
     df = write_report(index["models"], index["scores"], a.out_dir, cfg, prov, index["games"] or None)
     write_json(a.out_dir / "partial.json", summary)
+    # said at the top of the report itself, so that no table of it is read as the whole study's
+    md = a.out_dir / "comparison.md"
+    title, _, rest = md.read_text().partition("\n")
+    banner = (f"\n> **Partial report**: the study stopped before its end; this covers what it finished "
+              f"(`bench/partial_report.py`). Models: {', '.join(summary['models_present'])}. Not reached: "
+              f"{', '.join(summary['models_missing']) or 'none'}. "
+              f"Scores the reached models lack: {len(summary['scores_missing_of_trained_models'])} "
+              f"(`partial.json`)." + (f" Benchmarks left out here: {', '.join(a.skip)}." if a.skip else "") + "\n")
+    md.write_text(title + "\n" + banner + rest)
     print(df.to_string(index=False))
     print(json.dumps(summary, indent=1))
 

@@ -127,7 +127,9 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
                                   full[full.algorithm == "inpo"][cols].reset_index(drop=True))
     summary = json.loads((back / "partial/partial.json").read_text())
     assert summary["models_missing"] == ["dpo-r1"] and summary["models_present"] == ["sft", "inpo-r1"]
-    assert "0123abc" in (back / "partial/comparison.md").read_text()   # the commit the study ran, from its manifests
+    md = (back / "partial/comparison.md").read_text()
+    assert "0123abc" in md   # the commit the study ran, from its manifests
+    assert "**Partial report**" in md.splitlines()[2] and "Not reached: dpo-r1." in md   # said at the top
 
 
 def test_constraint_signal_counts_pass_rates_and_the_annotators_best_of_k_by_hand(tmp_path, env):
