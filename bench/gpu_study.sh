@@ -10,7 +10,8 @@
 #      of each of SWEEP_ALGOS at each of SWEEP_LRS, scored on the study's validation prompts (never the held-out ones);
 #   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
 #      every mean and the choice in $WORK/lr_choice.json;
-#   4. the study: real Snakemake, every rule up to the report, model jobs sharing the GPU GPU_SLOTS at a time
+#   4. the study: real Snakemake, every rule up to the report, the primary benchmark's scores of every model (and so the
+#      rounds' whole chain) prioritized over the rest, model jobs sharing the GPU GPU_SLOTS at a time
 #      (`--resources gpu`; 4 by default, each with the config's 3 CPU threads, leaving 4 of 16 cores to the judging
 #      and scoring jobs), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
 # Before all of it, the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA).
@@ -129,7 +130,24 @@ print(json.dumps(choice))
 PY
   fi
   stage study
-  smk --keep-going > "$WORK/snakemake.txt" 2>&1
+  # the rounds' chain and the primary benchmark first: every model's primary score (with the samples, judgments and
+  # trainings it needs) outranks the external benchmarks, the leaderboard and the game track, so a study the hold
+  # cuts short still has every round it reached scored on the primary benchmark (bench/partial_report.py)
+  mapfile -t first < <("$PY" - "$WORK/config.yaml" "$results" <<'PY'
+import sys
+
+from gamealign.config import load_config
+from gamealign.evaluation.registry import BENCHMARKS
+
+cfg, results = load_config(sys.argv[1], check_paths=False), sys.argv[2]
+if len(cfg["study"].get("seeds") or []) <= 1:   # several seeds: their folders differ; no priority then
+    score = BENCHMARKS[cfg["evaluation"]["benchmarks"][0]].score_file
+    ids = ["sft"] + [f"{a}-r{r}" for r in range(1, cfg["study"]["rounds"] + 1) for a in cfg["algorithms"]]
+    print("\n".join(f"{results}/eval/{m}/{score}" for m in ids))
+PY
+  )
+  echo "prioritized: ${#first[@]} primary-benchmark scores"
+  smk --keep-going ${first[0]:+--prioritize "${first[@]}"} > "$WORK/snakemake.txt" 2>&1
   rc=$?
   stage timings
   gamealign timings --bench-dir "$R/benchmarks" --out-md "$R/benchmarks/timings.md" --out-csv "$R/benchmarks/timings.csv"

@@ -93,6 +93,7 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
         subprocess.run(["bash", script, "stop"], cwd=REPO, env=e, capture_output=True, check=False)
     assert "gpu_study: done" in polled.stdout, polled.stdout + (work / "study.log").read_text()[-3000:]
     assert (work / "state").read_text().splitlines()[-1].startswith("done rc=0")
+    assert "prioritized: 3 primary-benchmark scores" in (work / "study.log").read_text()   # SFT, DPO r1, INPO r1
 
     sweep = json.loads((work / "lr_sweep.json").read_text())["runs"]
     assert {r["lr"] for r in sweep} == {1e-3, 3e-2}
