@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from gamealign.io import read_json   # path-named errors for a missing or bad score / manifest file
+
 
 def gamealign(*args: str) -> None:
     proc = subprocess.run([sys.executable, "-m", "gamealign", *args], capture_output=True, text=True)
@@ -56,14 +58,14 @@ def score(model, val: str, sft_answers: Path, out: Path, gen: list[str], eval_ju
               "--model-id", model_id)
     gamealign("ifeval", "--prompts", val, "--generations", str(answers), "--out", str(out / "ifeval.json"),
               "--items", str(out / "ifeval_items.jsonl"))
-    return json.loads((out / "winrate.json").read_text()), json.loads((out / "ifeval.json").read_text())
+    return read_json(out / "winrate.json"), read_json(out / "ifeval.json")
 
 
 def sft_ifeval(val: str, sft_answers: Path, work: Path) -> float:
     """The SFT model's IFEval-style prompt-level accuracy on the validation prompts."""
     gamealign("ifeval", "--prompts", val, "--generations", str(sft_answers),
               "--out", str(work / "sft_ifeval.json"), "--items", str(work / "sft_ifeval_items.jsonl"))
-    return json.loads((work / "sft_ifeval.json").read_text())["prompt_level"]
+    return read_json(work / "sft_ifeval.json")["prompt_level"]
 
 
 def round1(a, cfg, w: Path, sample: list[str], judge: list[str], seed: int) -> None:
@@ -131,7 +133,7 @@ def main():
                       "--seed", str(derive_seed(seed, "train", algo, 1)), "--threads", threads, *args["model"],
                       *(["--selfplay", str(w / "samples.jsonl")] if algo == "spac" else []))
             wr, ife = score(run / "model", val, sft_answers, run, gen, args["eval_judge"], w / "judge.sqlite", run.name)
-            man = json.loads((run / "model/manifest.json").read_text())
+            man = read_json(run / "model/manifest.json")
             rows.append({"algorithm": algo, "hparams": cfg["algorithms"][algo], "lr": lr, "win_rate": round(wr["win_rate"], 3),
                          "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
                          "ifeval_prompt_level": round(ife["prompt_level"], 3), "final_loss": man["final_loss"],

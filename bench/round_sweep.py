@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from lr_sweep import gamealign, js, score, sft_ifeval, study_args   # bench/ is this script's folder, first on sys.path
+from lr_sweep import gamealign, js, read_json, score, sft_ifeval, study_args   # bench/ is this script's folder, first on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,7 +85,7 @@ def main():
                 model, d = R / f"runs/{algo}/r{r}/model", w / "scores" / f"{algo}_r{r}"
                 d.mkdir(parents=True, exist_ok=True)
                 wr, ife = score(model, val, sft_answers, d, gen, args["eval_judge"], w / "eval_judge.sqlite", f"{algo}-r{r}")
-                man = json.loads((model / "manifest.json").read_text())
+                man = read_json(model / "manifest.json")
                 rows.append({"lr": lr, "algorithm": algo, "round": r, "hparams": cfg["algorithms"][algo],
                              "win_rate": round(wr["win_rate"], 3), "ci": [round(wr["ci_low"], 3), round(wr["ci_high"], 3)],
                              "ifeval_prompt_level": round(ife["prompt_level"], 3),
