@@ -2,8 +2,6 @@ def score_file(model_id, bench):
     return f"{R}/eval/{model_id}/{BENCHMARKS[bench].score_file}"
 
 
-
-
 def report_scores():
     """(model_id, benchmark, score file) of every score the report reads."""
     return [(m, b, score_file(m, b)) for b in BENCHES for m in benchmark_model_ids(b)]
