@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gamealign.config import config_hash, load_config, without_runtime
 from gamealign.evaluation.registry import BENCHMARKS
-from gamealign.io import write_json
+from gamealign.io import read_json, write_json
 from gamealign.report import write_report
 
 
@@ -38,10 +38,14 @@ def partial_index(results: Path, cfg: dict) -> tuple[dict, dict]:
                 models.append({"seed": seed, "algorithm": a, "round": r, "manifest": str(manifest)})
             else:
                 missing_models.append(f"{a}-r{r}")
-    trained = {(m["algorithm"], m["round"]) for m in models}
     scores, missing_scores = [], []
     for bench in cfg["evaluation"]["benchmarks"]:
-        for a, r in sorted(trained, key=lambda x: (x[1] > 0, x)):
+        # the models the study scores on this benchmark, as the workflow's benchmark_model_ids (evaluate.smk) says
+        which = cfg["evaluation"].get(bench, {}).get("models", "all")
+        for m in models:
+            a, r = m["algorithm"], m["round"]
+            if (which == "sft" and a != "sft") or (which == "sft_and_last" and a != "sft" and r != rounds):
+                continue
             model_id = "sft" if a == "sft" else f"{a}-r{r}"
             path = results / "eval" / model_id / BENCHMARKS[bench].score_file
             if path.is_file():
@@ -79,7 +83,7 @@ def main(argv=None):
     cfg["evaluation"]["benchmarks"] = [b for b in cfg["evaluation"]["benchmarks"] if b not in a.skip]
     index, summary = partial_index(a.results, cfg)
     # the manifests name the commit the study ran; the report's provenance line should too, not this checkout's
-    commit = a.commit or next((json.loads(Path(m["manifest"]).read_text()).get("git", {}).get("commit")
+    commit = a.commit or next((read_json(m["manifest"]).get("git", {}).get("commit")
                                for m in index["models"] if m["manifest"]), None)
     prov = {"commit": commit, "dirty": None, "config_hash": digest}
     df = write_report(index["models"], index["scores"], a.out_dir, cfg, prov, index["games"] or None)

@@ -133,6 +133,34 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
     assert "**Partial report**" in md.splitlines()[2] and "Not reached: dpo-r1." in md   # said at the top
 
 
+def test_partial_report_counts_as_missing_only_scores_the_study_would_have_made(tmp_path):
+    """partial_index: a benchmark with models sft_and_last is owed only the SFT model's and the last round's scores,
+    so an earlier round without one is not missing; a reached last round without one is."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("partial_report", REPO / "bench/partial_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = tmp_path / "results"
+    for m in ("dpo", "wind"):
+        for r in (1, 2):
+            (res / f"runs/{m}/r{r}/model").mkdir(parents=True)
+            (res / f"runs/{m}/r{r}/model/manifest.json").write_text("{}")
+    for model_id, f in [("sft", "heldout_winrate.json"), ("dpo-r1", "heldout_winrate.json"),
+                        ("dpo-r2", "heldout_winrate.json"), ("wind-r1", "heldout_winrate.json"),
+                        ("sft", "open_llm.json"), ("dpo-r2", "open_llm.json")]:
+        (res / "eval" / model_id).mkdir(parents=True, exist_ok=True)
+        (res / "eval" / model_id / f).write_text("{}")
+    cfg = {"study": {"seed": 0, "rounds": 2}, "algorithms": {"dpo": {}, "wind": {}, "spac": {}},
+           "evaluation": {"benchmarks": ["heldout", "open_llm"], "open_llm": {"models": "sft_and_last"}}}
+    index, summary = mod.partial_index(res, cfg)
+    assert summary["models_missing"] == ["spac-r1", "spac-r2"]
+    assert summary["scores_missing_of_trained_models"] == ["wind-r2/heldout", "wind-r2/open_llm"]
+    assert [(s["algorithm"], s["round"], s["benchmark"]) for s in index["scores"]] == [
+        ("sft", 0, "heldout"), ("dpo", 1, "heldout"), ("dpo", 2, "heldout"), ("wind", 1, "heldout"),
+        ("sft", 0, "open_llm"), ("dpo", 2, "open_llm")]
+
+
 def test_constraint_signal_counts_pass_rates_and_the_annotators_best_of_k_by_hand(tmp_path, env):
     """bench/constraint_signal.py's numbers on two hand-made prompts: pass rates, contrast, and the best answer's
     preference over the others under the annotator and the evaluation judge."""
