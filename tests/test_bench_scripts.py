@@ -81,7 +81,7 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
     work, out = tmp_path / "work", tmp_path / "out"
     e = {**env, "GPU_KIT": "0", "PYTHON": sys.executable, "CONFIG": str(tmp_path / "cfg.yaml"), "WORK": str(work),
          "OUT": str(out), "CORES": "2", "SWEEP_ALGOS": "inpo", "SWEEP_LRS": "1e-3 3e-2",
-         "GAMEALIGN_GIT_COMMIT": "0123abc"}
+         "GAMEALIGN_GIT_COMMIT": "0123abc", "SAMPLER_CHECK": "force", "SAMPLER_MIN_RATIO": "0", "SAMPLER_THREADS": "1"}
     script = str(REPO / "bench/gpu_study.sh")
     assert run(["bash", script, "poll"], cwd=REPO, env=e, check=False).returncode == 2   # nothing started yet
 
@@ -106,6 +106,11 @@ def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results
     assert {"results/report/comparison.md", "results/benchmarks/timings.md", "lr_sweep.json", "config.yaml",
             "results/eval/inpo-r1/heldout_winrate.json", "results/runs/inpo/r1/model/manifest.json"} <= names
     assert (out / "comparison.md").exists() and "sweep" in (out / "study_state.txt").read_text()
+    # the sampler check measured both HF samplers (on CPU only because forced) and, at a least ratio of 0, chose
+    # hf-static, which every sampling job of the study then used
+    sampler = json.loads((out / "sampler_choice.json").read_text())
+    assert set(sampler["tokens_per_s"]) == {"hf", "hf-static"} and sampler["chosen"] == "hf-static"
+    assert json.loads((work / "results/runs/shared/r1/samples.stats.json").read_text())["backend"] == "hf-static"
     # then the liger equivalence test, which has no GPU here: it ran, and skipped
     assert "1 skipped" in (work / "liger_test.txt").read_text() and "liger_test.txt" in names
 
@@ -151,7 +156,8 @@ def test_partial_report_counts_as_missing_only_scores_the_study_would_have_made(
                         ("sft", "open_llm.json"), ("dpo-r2", "open_llm.json")]:
         (res / "eval" / model_id).mkdir(parents=True, exist_ok=True)
         (res / "eval" / model_id / f).write_text("{}")
-    cfg = {"study": {"seed": 0, "rounds": 2}, "algorithms": {"dpo": {}, "wind": {}, "spac": {}},
+    cfg = {"study": {"seed": 0, "rounds": 2, "results_dir": "elsewhere"},
+           "algorithms": {"dpo": {}, "wind": {}, "spac": {}}, "game": {"enabled": False, "families": []},
            "evaluation": {"benchmarks": ["heldout", "open_llm"], "open_llm": {"models": "sft_and_last"}}}
     index, summary = mod.partial_index(res, cfg)
     assert summary["models_missing"] == ["spac-r1", "spac-r2"]
@@ -159,6 +165,31 @@ def test_partial_report_counts_as_missing_only_scores_the_study_would_have_made(
     assert [(s["algorithm"], s["round"], s["benchmark"]) for s in index["scores"]] == [
         ("sft", 0, "heldout"), ("dpo", 1, "heldout"), ("dpo", 2, "heldout"), ("wind", 1, "heldout"),
         ("sft", 0, "open_llm"), ("dpo", 2, "open_llm")]
+    assert all(s["path"].startswith(str(res)) for s in index["scores"])   # read under --results, not results_dir
+
+
+def test_partial_report_reads_a_study_of_several_seeds(tmp_path):
+    """partial_index on a two-seed layout (runs/seed<N>/, eval/seed<N>/): each seed's models and scores apart."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("partial_report", REPO / "bench/partial_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = tmp_path / "results"
+    for seed in (1, 2):
+        (res / f"runs/seed{seed}/dpo/r1/model").mkdir(parents=True)
+        (res / f"runs/seed{seed}/dpo/r1/model/manifest.json").write_text("{}")
+    for model_id in ("sft", "seed1/dpo-r1"):
+        (res / "eval" / model_id).mkdir(parents=True, exist_ok=True)
+        (res / "eval" / model_id / "heldout_winrate.json").write_text("{}")
+    cfg = {"study": {"seed": 0, "seeds": [1, 2], "rounds": 1, "results_dir": "results"},
+           "algorithms": {"dpo": {}, "wind": {}}, "game": {"enabled": False, "families": []},
+           "evaluation": {"benchmarks": ["heldout"]}}
+    index, summary = mod.partial_index(res, cfg)
+    assert summary["models_present"] == ["sft", "seed1/dpo-r1", "seed2/dpo-r1"]
+    assert summary["models_missing"] == ["seed1/wind-r1", "seed2/wind-r1"]
+    assert summary["scores_missing_of_trained_models"] == ["seed2/dpo-r1/heldout"]
+    assert [(s["seed"], s["algorithm"]) for s in index["scores"]] == [(None, "sft"), (1, "dpo")]
 
 
 def test_constraint_signal_counts_pass_rates_and_the_annotators_best_of_k_by_hand(tmp_path, env):

@@ -1,30 +1,66 @@
-"""The HF sampling backends: length-sorted batched `generate` and transformers' continuous batching."""
+"""The HF sampling backends: length-sorted batched `generate` (with a static KV cache too) and transformers'
+continuous batching."""
 
 import json
 import subprocess
 import sys
 
+import pytest
+
 from gamealign.io import read_jsonl, write_jsonl
 from gamealign.prompts import builtin_prompts
+
+
+def _talkative(tiny_sft):
+    """The tiny model with its weights spread out, so that greedy answers are distinct non-empty texts (the
+    random-init model answers every prompt with the same few tokens or none, which any backend would match)."""
+    import torch
+
+    from gamealign.models import load_model
+
+    model, tok = load_model(tiny_sft)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    return model, tok
 
 
 def test_continuous_batching_greedy_matches_batched_generate(tiny_sft):
     """Greedy decoding is deterministic, so both backends must write the same rows, including
     prompts of different lengths decoding side by side (4 at a time, 6 prompts)."""
-    from gamealign.models import load_model
     from gamealign.sampling import generate, generate_continuous
 
-    model, tok = load_model(tiny_sft)
+    model, tok = _talkative(tiny_sft)
     prompts = builtin_prompts(6, seed=1)
     assert len({len(p["messages"][0]["content"]) for p in prompts}) > 1
     common = dict(temperature=1.0, top_p=1.0, max_new_tokens=12, batch_size=4, seed=0, greedy=True)
     continuous, stats = generate_continuous(model, tok, prompts, 1, **common)
     batched, _ = generate(model, tok, prompts, 1, **common)
+    assert len({r["text"] for r in batched}) == 6 and all(r["n_tokens"] > 0 for r in batched)
     assert continuous == batched
     assert stats["n_sequences"] == 6 and stats["new_tokens"] == sum(r["n_tokens"] for r in continuous)
 
 
-def test_sample_stage_with_continuous_batching_is_seeded_and_complete(tiny_sft, tmp_path):
+def test_static_cache_writes_the_rows_of_batched_generate(tiny_sft):
+    """hf-static pads every batch to the job's longest prompt and decodes with a static KV cache: greedy, the rows
+    are those of `hf` (batches of 4 and a last one of 2, prompts of different lengths); sampled with the same seed,
+    the same draws (the logits agree, so the seeded sampler picks the same tokens)."""
+    from gamealign.sampling import generate
+
+    model, tok = _talkative(tiny_sft)
+    prompts = builtin_prompts(6, seed=1)
+    common = dict(temperature=1.0, top_p=1.0, max_new_tokens=12, batch_size=4, seed=0)
+    batched, _ = generate(model, tok, prompts, 1, greedy=True, **common)
+    static, stats = generate(model, tok, prompts, 1, greedy=True, static_cache=True, **common)
+    assert len({r["text"] for r in batched}) == 6
+    assert static == batched and stats["n_sequences"] == 6
+    sampled, _ = generate(model, tok, prompts, 3, **common)
+    assert generate(model, tok, prompts, 3, static_cache=True, **common)[0] == sampled
+
+
+@pytest.mark.parametrize("backend", ["hf-continuous", "hf-static"])
+def test_sample_stage_with_an_hf_backend_is_seeded_and_complete(backend, tiny_sft, tmp_path):
     from gamealign.cli import main
 
     prompts = builtin_prompts(3, seed=2)
@@ -32,7 +68,7 @@ def test_sample_stage_with_continuous_batching_is_seeded_and_complete(tiny_sft, 
     params = json.dumps({"k": 4, "max_new_tokens": 8, "batch_size": 5, "temperature": 1.0, "top_p": 1.0})
     outs = []
     for name in ("a", "b"):
-        rc = main(["sample", "--backend", "hf-continuous", "--model", str(tiny_sft), "--prompts",
+        rc = main(["sample", "--backend", backend, "--model", str(tiny_sft), "--prompts",
                    str(tmp_path / "p.jsonl"), "--out", str(tmp_path / f"{name}.jsonl"), "--params", params,
                    "--stats", str(tmp_path / f"{name}.stats.json"), "--seed", "3"])
         assert rc in (0, None)
@@ -43,7 +79,7 @@ def test_sample_stage_with_continuous_batching_is_seeded_and_complete(tiny_sft, 
     assert all(0 <= r["n_tokens"] <= 8 and r["finish_reason"] in ("stop", "length") for r in rows)
     assert len({r["text"] for r in rows}) > 1  # sampled, not one response copied K times
     assert outs[1] == rows  # same seed, same samples
-    assert json.loads((tmp_path / "a.stats.json").read_text())["backend"] == "hf-continuous"
+    assert json.loads((tmp_path / "a.stats.json").read_text())["backend"] == backend
 
 
 def test_ct2_backend_writes_the_hf_rows_greedy_and_a_seeded_contract_sampled(tiny_sft, tmp_path):

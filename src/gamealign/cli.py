@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 
@@ -93,7 +94,8 @@ def cmd_sample(a):
         model, tok = load_model(a.model, trust_remote_code=a.trust_remote_code)
         if torch.cuda.is_available():
             model.to("cuda")
-        run = generate_continuous if backend == "hf-continuous" else generate
+        run = (generate_continuous if backend == "hf-continuous" else
+               partial(generate, static_cache=True) if backend == "hf-static" else generate)
         rows, stats = run(model, tok, prompts, k, batch_size=p["batch_size"], desc=f"sampling {a.out}", **common)
         stats["backend"] = backend
     write_jsonl(a.out, rows)
@@ -340,7 +342,7 @@ def _round_commands(sub) -> None:
     from .config import schema_default
 
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
-    s.add_argument("--backend", choices=["auto", "hf", "hf-continuous", "ct2", "vllm"],
+    s.add_argument("--backend", choices=["auto", "hf", "hf-static", "hf-continuous", "ct2", "vllm"],
                    default=schema_default("sampling.backend"),
                    help="auto: vLLM where importable with a GPU, CTranslate2 on CPU, else HF transformers")
     s.add_argument("--tensor-parallel-size", type=int, default=schema_default("sampling.tensor_parallel_size"),

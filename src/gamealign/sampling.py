@@ -27,8 +27,15 @@ def chat_texts(tokenizer, prompts: list[dict], system_prompt: str | None = None)
 
 def generate(model, tokenizer, prompts: list[dict], k: int, *, temperature: float, top_p: float,
              max_new_tokens: int, batch_size: int, seed: int, greedy: bool = False,
-             system_prompt: str | None = None, desc: str = "sampling") -> tuple[list[dict], dict]:
-    """Return (rows, stats). Rows are ordered by (prompt order, k) whatever the batching."""
+             system_prompt: str | None = None, desc: str = "sampling",
+             static_cache: bool = False) -> tuple[list[dict], dict]:
+    """Return (rows, stats). Rows are ordered by (prompt order, k) whatever the batching.
+
+    `static_cache` (`sampling.backend: hf-static`): transformers' static KV cache, every batch's prompts left-padded
+    to the job's longest, so that each decode step has one shape for the whole job. On CUDA, generate then compiles
+    the decode step (torch.compile, mode reduce-overhead: CUDA graphs) once per job — and once more for a smaller last
+    batch — which removes the per-step launch overhead that bounds a small model's decoding there. On CPU nothing is
+    compiled and the rows are those of the default path (greedy: the same tokens; tested)."""
     import torch
 
     torch.manual_seed(seed)
@@ -46,13 +53,17 @@ def generate(model, tokenizer, prompts: list[dict], k: int, *, temperature: floa
         gen_cfg.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     else:
         gen_cfg.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
+    padding = dict(padding=True)
+    if static_cache:
+        gen_cfg.update(cache_implementation="static")
+        padding = dict(padding="max_length", max_length=max(lengths, default=1))
     t0 = time.time()
     new_tokens = 0
     with tqdm(total=len(items), desc=desc, unit="seq") as bar, torch.inference_mode():
         for start in range(0, len(items), batch_size):
             batch = items[start:start + batch_size]
-            enc = tokenizer([texts[pi] for pi, _ in batch], return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(model.device)
+            enc = tokenizer([texts[pi] for pi, _ in batch], return_tensors="pt", add_special_tokens=False,
+                            **padding).to(model.device)
             out = model.generate(**enc, **gen_cfg)
             gen = out[:, enc.input_ids.shape[1]:]
             for (pi, kk), row in zip(batch, gen.tolist()):

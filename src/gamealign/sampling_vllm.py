@@ -44,7 +44,7 @@ def ct2_usable() -> tuple[bool, str]:
 def resolve_backend(backend: str) -> str:
     """`auto` → vllm where usable; on a machine without CUDA, ct2 where importable; else hf. `vllm` or `ct2`
     where not usable → BackendUnavailable naming the key."""
-    if backend in ("hf", "hf-continuous"):
+    if backend in ("hf", "hf-static", "hf-continuous"):
         return backend
     if backend == "ct2":
         usable, reason = ct2_usable()

@@ -1,17 +1,17 @@
 # Paths and small helpers shared by the rules: where each artifact of DESIGN.md §3 lives.
 import json
 
+from gamealign import study
 from gamealign.algorithms import REGISTRY
-from gamealign.config import derive_seed, evaluation_judge, replicate_dir, split_runtime, study_seeds, without_runtime
+from gamealign.config import derive_seed, evaluation_judge, split_runtime, without_runtime
 
 R = config["study"]["results_dir"]
 ROUNDS = config["study"]["rounds"]
 ALGOS = list(config["algorithms"])
 SEED = config["study"]["seed"]
-SEEDS = study_seeds(config)
 # Replicates (study.seeds): each seed's runs and evaluations live under runs/{rep} and eval/{rep}, where the
 # `rep` wildcard is "" for a one-seed study (paths as they always were) or "seed<N>/".
-REPS = [replicate_dir(config, s) for s in SEEDS]
+REPS = study.replicates(config)
 THREADS = config["study"]["threads_per_job"]
 GPUS = config["study"]["gpus_per_job"]
 TRAIN_GPUS = max(GPUS, config["train"]["num_processes"]) if GPUS else 0
@@ -28,7 +28,7 @@ wildcard_constraints:
 
 def rep_seed(rep):
     """The seed of replicate `rep` (from which its sampling, annotation, training and evaluation seeds derive)."""
-    return int(rep[len("seed"):-1]) if rep else SEEDS[0]
+    return study.rep_seed(config, rep)
 
 
 def jq(obj):
@@ -66,7 +66,7 @@ def online(algo):
 
 def model_dir(rep, algo, r):
     """The policy after round r of `algo` in replicate `rep` (round 0 is the shared SFT model)."""
-    return SFT if int(r) == 0 else f"{R}/runs/{rep}{algo}/r{int(r)}/model"
+    return study.model_dir(config, rep, algo, r)
 
 
 def self_play(algo):
@@ -131,22 +131,10 @@ def annotation_plans(rep, who, r):
     return sorted(plans, key=lambda p: (p["plan"], p["seed"]))
 
 
-def all_model_ids():
-    """The evaluated models: the SFT model (shared), then every replicate's algorithm x round."""
-    return ["sft"] + [f"{rep}{a}-r{r}" for rep in REPS for a in ALGOS for r in range(1, ROUNDS + 1)]
-
-
-def split_model_id(model_id):
-    """(rep, algo, round) of an evaluated model's id ("sft" -> ("", "sft", 0))."""
-    if model_id == "sft":
-        return "", "sft", 0
-    rep, _, name = model_id.rpartition("/")
-    algo, r = name.rsplit("-r", 1)
-    return (rep + "/" if rep else ""), algo, int(r)
-
-
+# Model ids ("sft", "{rep}{algo}-r{round}") and which models each benchmark scores: gamealign.study, which the
+# bench scripts that read a results folder without Snakemake (partial_report.py, gpu_study.sh) share.
 def model_for_id(model_id):
-    return model_dir(*split_model_id(model_id)) if model_id != "sft" else SFT
+    return model_dir(*study.split_model_id(model_id))
 
 
 def sys_prompt_arg():

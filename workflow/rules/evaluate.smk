@@ -197,15 +197,6 @@ rule eval_ifeval:
         "> {log} 2>&1"
 
 
-def benchmark_model_ids(bench):
-    """The models benchmark `bench` scores: evaluation.<bench>.models where it has one (alpaca_eval, arena_hard,
-    open_llm), every model otherwise (heldout and ifeval: the report's round curves)."""
-    which = config["evaluation"].get(bench, {}).get("models", "all")
-    if which == "all":
-        return all_model_ids()
-    return ["sft"] + ([f"{rep}{a}-r{ROUNDS}" for rep in REPS for a in ALGOS] if which == "sft_and_last" else [])
-
-
 rule eval_leaderboard:
     input:
         model=lambda w: model_for_id(w.model_id),

@@ -1,7 +1,6 @@
 # The preference-game track (config `game`, README "Preference games"): one job per game family, every
 # algorithm × seed inside it. Its inputs are the config alone: no model, no data.
 GAME = config["game"]
-GAME_FAMILIES = GAME["families"] if GAME["enabled"] else []
 
 
 def game_dir(family):
