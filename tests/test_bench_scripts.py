@@ -62,6 +62,41 @@ def test_round_sweep_runs_the_study_dag_and_scores_every_round_on_validation_pro
     train = json.loads((R / "runs/wind/r2/model/manifest.json").read_text())["params"]["train"]
     assert train["lr"] == 2e-3 != cfg["train"]["lr"] and train["report_to"] == "none"
 
+    # --baseline: each row's paired difference against another sweep's same model; against itself it is exactly 0
+    run([sys.executable, str(REPO / "bench/round_sweep.py"), "--config", "cfg.yaml", "--algos", "wind", "--lrs", "2e-3",
+         "--work", "w", "--out", "paired.json", "--cores", "1", "--baseline", "w"], cwd=tmp_path, env=env)
+    paired = [r["paired_vs_baseline"] for r in json.loads((tmp_path / "paired.json").read_text())["runs"]]
+    assert paired == [{"mean": 0.0, "ci": [0.0, 0.0], "prompts": 4}] * 2
+
+
+def test_round_sweep_paired_difference_by_hand(tmp_path):
+    """paired_difference: the mean over shared prompts of the variant's P(win) minus the baseline's, with a bootstrap
+    CI over prompts; prompts that differ between the two files are an error naming both."""
+    import importlib.util
+
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        spec = importlib.util.spec_from_file_location("round_sweep", REPO / "bench/round_sweep.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+
+    def judgments(name, ps):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"prompt_id": f"p{i}", "p_candidate_wins": p}) + "\n" for i, p in enumerate(ps)))
+        return path
+
+    base = judgments("base.jsonl", [0.5, 0.5, 0.5, 0.5])
+    diff = mod.paired_difference(judgments("v.jsonl", [1.0, 1.0, 0.5, 0.5]), base)
+    assert diff["mean"] == 0.25 and diff["prompts"] == 4 and 0.0 <= diff["ci"][0] < 0.25 < diff["ci"][1] <= 0.5
+    # the order of the rows does not matter, only the prompt ids
+    rows = [{"prompt_id": f"p{i}", "p_candidate_wins": p} for i, p in enumerate([0.0, 0.5, 0.5, 0.5])][::-1]
+    (tmp_path / "rev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert mod.paired_difference(tmp_path / "rev.jsonl", base)["mean"] == -0.125
+    with pytest.raises(SystemExit, match="judge different prompts"):
+        mod.paired_difference(judgments("short.jsonl", [1.0, 1.0, 0.5]), base)
+
 
 def test_gpu_study_runs_sweep_then_study_in_the_background_and_polls_its_results(tmp_path, env):
     """bench/gpu_study.sh (the GPU study's one-hold runner), on CPU with GPU_KIT=0: `start` returns at once with the
