@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from gamealign import study
-from gamealign.config import config_hash, load_config, without_runtime
+from gamealign.config import config_hash, load_config, replicate_dir, without_runtime
 from gamealign.io import read_json, write_json
 from gamealign.report import write_report
 
@@ -30,10 +30,9 @@ def partial_index(results: Path, cfg: dict) -> tuple[dict, dict]:
     reached = [m for m in full["models"] if m["manifest"] is None or Path(m["manifest"]).is_file()]
     key = lambda m: (m["seed"], m["algorithm"], m["round"])   # noqa: E731
     done = {key(m) for m in reached}
-    # one seed: ids without it, as the model ids of a one-seed study are; several: the seed's folder first
-    several = len(study.replicates(cfg)) > 1
+    # the model's id: the seed's folder part as the workflow names it ("" in a one-seed study)
     name = lambda m: ("sft" if m["algorithm"] == "sft" else   # noqa: E731
-                      f"{'seed%d/' % m['seed'] if several else ''}{m['algorithm']}-r{m['round']}")
+                      f"{replicate_dir(cfg, m['seed'])}{m['algorithm']}-r{m['round']}")
     scores, missing_scores = [], []
     for s in full["scores"]:
         if key(s) not in done:

@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 
 IMPLS = ["ours", "static", "plain", "continuous", "ct2", "ct2-raw", "vllm"]
 
@@ -139,7 +138,7 @@ def worker(a) -> dict:
         return {"tokens": stats["new_tokens"], "seconds": time.time() - t0, "generate_seconds": stats["seconds"]}
 
     from gamealign.models import load_model
-    from gamealign.sampling import chat_texts, generate, generate_continuous
+    from gamealign.sampling import chat_texts, hf_generator
 
     if name == "ct2-raw":
         from transformers import AutoTokenizer
@@ -156,7 +155,7 @@ def worker(a) -> dict:
         t0 = time.time()
         n = plain_generate(model, tok, texts, a.k, a.batch_size, a.max_new_tokens, a.seed)
         return {"tokens": n, "seconds": time.time() - t0}
-    run = {"ours": generate, "static": partial(generate, static_cache=True), "continuous": generate_continuous}[name]
+    run = hf_generator({"ours": "hf", "static": "hf-static", "continuous": "hf-continuous"}[name])
     run(model, tok, prompts[:warm], a.k, desc="warm-up", **{**common, "max_new_tokens": 8, "seed": a.seed + 1})
     t0 = time.time()
     _, stats = run(model, tok, prompts, a.k, desc=name, **common)

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import sys
-from functools import partial
 from pathlib import Path
 
 
@@ -89,13 +88,12 @@ def cmd_sample(a):
         import torch
 
         from .models import load_model
-        from .sampling import generate, generate_continuous
+        from .sampling import hf_generator
 
         model, tok = load_model(a.model, trust_remote_code=a.trust_remote_code)
         if torch.cuda.is_available():
             model.to("cuda")
-        run = (generate_continuous if backend == "hf-continuous" else
-               partial(generate, static_cache=True) if backend == "hf-static" else generate)
+        run = hf_generator(backend)
         rows, stats = run(model, tok, prompts, k, batch_size=p["batch_size"], desc=f"sampling {a.out}", **common)
         stats["backend"] = backend
     write_jsonl(a.out, rows)

@@ -11,6 +11,7 @@ rows of both follow DESIGN.md §3:
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from tqdm.auto import tqdm
 
@@ -122,6 +123,14 @@ def generate_continuous(model, tokenizer, prompts: list[dict], k: int, *, temper
     if len(results) != len(inputs):
         raise RuntimeError(f"{desc}: continuous batching returned {len(results)} of {len(inputs)} samples")
     return _finish(prompts, k, results, sum(r["n_tokens"] for r in results.values()), seconds)
+
+
+
+def hf_generator(backend: str):
+    """The generation function of an HF backend (`sampling.backend`): hf, hf-static or hf-continuous. Each is called as
+    `generate` is and returns (rows, stats)."""
+    return {"hf": generate, "hf-static": partial(generate, static_cache=True),
+            "hf-continuous": generate_continuous}[backend]
 
 
 def _row(tokenizer, prompt_id, k, tokens: list[int], eos_ids: set[int]) -> dict:
