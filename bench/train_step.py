@@ -14,6 +14,9 @@ memory and ratios against each other (never asserted: this is a benchmark, not a
   ours-fadam  ours with torch's fused AdamW (one kernel for the whole update; CUDA only)
   ours-graph  the whole step (forward, backward, AdamW) captured once as a CUDA graph and replayed: no Python
               or kernel-launch overhead per step (static shapes; no attention mask, the rows are unpadded)
+  ours-prefix one row per pair holding its prompt once, [prompt | chosen | rejected] behind a block mask
+              (train.shared_prefix): (prompt + 2 x response) tokens a pair through the model instead of
+              2 x (prompt + response); tokens/s still counts the pairs' 2 x seq-len tokens, as for the others
               suffixes combine, e.g. ours-compile-lce-mb4; mbN sets the micro-batch to N pairs
   naive       the textbook step: reference forward every step + full-vocabulary log_softmax
   trl         TRL DPOTrainer (loss_type sigmoid) with its defaults            (if trl is installed)
@@ -59,7 +62,7 @@ def _peak(device):
     return torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
 
 
-OURS_FLAGS = {"gc", "mb", "compile", "liger", "lce", "fadam", "graph"}
+OURS_FLAGS = {"gc", "mb", "compile", "liger", "lce", "fadam", "graph", "prefix"}
 
 
 def parse_ours(impl: str, default_micro: int) -> dict:
@@ -76,12 +79,30 @@ def parse_ours(impl: str, default_micro: int) -> dict:
             raise SystemExit(f"--impl {impl}: unknown suffix {part!r} (known: {sorted(OURS_FLAGS)}, mbN)")
     return {"checkpointing": "gc" in flags, "compiled": "compile" in flags, "liger": "liger" in flags,
             "fused_lce": "lce" in flags, "fused_adam": "fadam" in flags, "graph": "graph" in flags,
+            "prefix": "prefix" in flags,
             "micro": micro if "mb" in flags else None}
 
 
+def pair_rows(pairs, prefix, device):
+    """(rows, split) of these pairs: `Rows` as ours feeds the model and split(log-probs) → (chosen, rejected).
+    Padded: the chosen sequences' rows then the rejected ones', all full length, so no attention mask;
+    prefix: one row per pair, [prompt | chosen | rejected] with the block mask of train.shared_prefix."""
+    from gamealign.logprobs import Rows, response_positions, shared_prefix_rows
+
+    n = len(pairs)
+    if prefix:
+        rows = shared_prefix_rows([[(p + c, len(p)), (p + r, len(p))] for p, c, r in pairs], 0, device)
+        return rows, lambda lp: (lp[0::2], lp[1::2])
+    ids = torch.tensor([p + c for p, c, _ in pairs] + [p + r for p, _, r in pairs], device=device)
+    resp = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (p, _, _) in enumerate(pairs + pairs):
+        resp[i, len(p):] = True
+    return Rows(ids, None, None, *response_positions(resp), 2 * n), lambda lp: (lp[:n], lp[n:])
+
+
 def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False, micro=None, compiled=False,
-               liger=False, fused_lce=False, fused_adam=False, graph=False):
-    from gamealign.logprobs import sequence_logprobs
+               liger=False, fused_lce=False, fused_adam=False, graph=False, prefix=False):
+    from gamealign.logprobs import rows_logprobs
     from gamealign.training import compile_blocks, use_liger_kernels
 
     if liger:
@@ -91,54 +112,53 @@ def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=Fa
     if checkpointing:  # no dropout, so no RNG state to preserve (and a CUDA graph cannot read it while capturing)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False,
                                                                            "preserve_rng_state": False})
-    seqs = [(p + c, len(p)) for p, c, _ in pairs] + [(p + r, len(p)) for p, _, r in pairs]
-    ids = torch.tensor([s for s, _ in seqs], device=device)
-    attn = torch.ones_like(ids)
-    resp = torch.zeros_like(ids, dtype=torch.bool)
-    for i, (_, n_prompt) in enumerate(seqs):
-        resp[i, n_prompt:] = True
+    n = len(pairs)
+    micro = n if graph else (micro or n)  # the graph captures the whole batch in one pass
+    batches = [pair_rows(pairs[s:s + micro], prefix, device) for s in range(0, n, micro)]
+    tokens = sum(len(p) + len(c) + len(p) + len(r) for p, c, r in pairs)  # the pairs' tokens, whatever the layout
+    through = sum(rows.input_ids.numel() for rows, _ in batches)  # what the model actually runs on
     model.eval()
     with torch.no_grad(), _autocast(device):  # frozen log-probs: once per round, not per step
-        ref = sequence_logprobs(model, ids, attn, resp, chunk, fused=fused_lce).float()
+        refs = [split(rows_logprobs(model, rows, chunk, fused=fused_lce).float()) for rows, split in batches]
     model.train()
-    n = len(pairs)
     if graph:
-        return _timed(_graphed_step(model, ids, resp, ref, n, chunk, device, fused_adam), steps, warmup, device,
-                      int(attn.sum()))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-7, fused=fused_adam or None)
-    return _timed(lambda: _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro or n, fused_lce),
-                  steps, warmup, device, int(attn.sum()))
+        step = _graphed_step(model, batches[0], refs[0], n, chunk, device, fused_adam)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-7, fused=fused_adam or None)
+        step = lambda: _step_ours(model, opt, batches, refs, n, chunk, device, fused_lce)  # noqa: E731
+    out = _timed(step, steps, warmup, device, tokens)
+    out["model_tokens_per_step"] = through
+    return out
 
 
-def _step_ours(model, opt, ids, attn, resp, ref, n, chunk, device, micro, fused_lce=False):
+def _step_ours(model, opt, batches, refs, n, chunk, device, fused_lce=False):
     from gamealign.algorithms.dpo import dpo_loss
-    from gamealign.logprobs import sequence_logprobs
+    from gamealign.logprobs import rows_logprobs
 
-    for s in range(0, n, micro):  # rows s.. of the chosen half and n+s.. of the rejected half
-        rows = torch.cat([torch.arange(s, min(s + micro, n)), torch.arange(n + s, n + min(s + micro, n))]).to(device)
-        m = len(rows) // 2
+    for (rows, split), (ref_c, ref_r) in zip(batches, refs):  # one forward/backward per micro-batch
         with _autocast(device):
-            lp = sequence_logprobs(model, ids[rows], attn[rows], resp[rows], chunk, fused=fused_lce).float()
-        loss, _ = dpo_loss(lp[:m], lp[m:], ref[rows[:m]], ref[rows[m:]], 0.1)
+            chosen, rejected = split(rows_logprobs(model, rows, chunk, fused=fused_lce).float())
+        loss, _ = dpo_loss(chosen, rejected, ref_c, ref_r, 0.1)
         (loss.sum() / n).backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
 
 
-def _graphed_step(model, ids, resp, ref, n, chunk, device, fused_adam):
+def _graphed_step(model, batch, ref, n, chunk, device, fused_adam):
     """The whole step as one CUDA graph (torch's "whole network capture"): warm up on a side stream, capture
     forward + backward + AdamW (capturable) once, replay it. Everything in it must stay on the device: the
-    response positions are precomputed, no attention mask (unpadded rows), autocast without its weight cache."""
+    response positions (and a prefix layout's mask) are precomputed, autocast without its weight cache."""
     from gamealign.algorithms.dpo import dpo_loss
-    from gamealign.logprobs import response_positions, sequence_logprobs
+    from gamealign.logprobs import rows_logprobs
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-7, capturable=True, fused=fused_adam or None)
-    positions = response_positions(resp)
+    rows, split = batch
+    ref_c, ref_r = ref
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
-            lp = sequence_logprobs(model, ids, None, resp, chunk, positions=positions).float()
-        loss, _ = dpo_loss(lp[:n], lp[n:], ref[:n], ref[n:], 0.1)
+            chosen, rejected = split(rows_logprobs(model, rows, chunk).float())
+        loss, _ = dpo_loss(chosen, rejected, ref_c, ref_r, 0.1)
         (loss.sum() / n).backward()
         opt.step()
 
@@ -322,8 +342,11 @@ def main():
     n_params = sum(p.numel() for p in load_model(a.model)[0].parameters())
     for impl, r in results.items():
         if "tokens_per_s" in r and device.type == "cuda":
-            r["mfu"] = 6 * n_params * r["tokens_per_s"] / (a.peak_tflops * 1e12)
-            print(f"{impl}: MFU {r['mfu']:.1%} (6 x {n_params / 1e6:.0f}M params x tokens/s / {a.peak_tflops:g} TFLOP/s)")
+            # the tokens the model ran on: ours-prefix runs each prompt once a pair
+            ran = r["tokens_per_s"] * r.get("model_tokens_per_step", r["tokens_per_step"]) / r["tokens_per_step"]
+            r["mfu"] = 6 * n_params * ran / (a.peak_tflops * 1e12)
+            print(f"{impl}: MFU {r['mfu']:.1%} (6 x {n_params / 1e6:.0f}M params x model tokens/s / "
+                  f"{a.peak_tflops:g} TFLOP/s)")
     if a.out:
         with open(a.out, "w") as fh:
             json.dump(results, fh, indent=2)

@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
-from gamealign.logprobs import PolicyLogprobs, batch_sequences
+from gamealign.logprobs import PolicyLogprobs, padded_rows
 from gamealign.models import load_model
 
 
@@ -23,9 +23,8 @@ def main(model_dir: str, out_dir: str) -> None:
     gen = torch.Generator().manual_seed(0)
     lengths = [20, 31, 17, 26]  # right-padded batch rows of different lengths, 4 prompt tokens each
     seqs = [([int(x) for x in torch.randint(5, 1000, (n,), generator=gen)], 4) for n in lengths]
-    ids, attn, resp = batch_sequences(seqs, tok.pad_token_id)
     whole = PolicyLogprobs(model, chunk=16)  # chunk < response tokens: several checkpointed chunks
-    lp = whole(ids, attn, resp)
+    lp = whole(*padded_rows(seqs, tok.pad_token_id))
     lp.sum().backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf")).item()
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
@@ -38,7 +37,7 @@ def main(model_dir: str, out_dir: str) -> None:
         fully_shard(layer, mesh=mesh, reshard_after_forward=True)
     fully_shard(policy, mesh=mesh, reshard_after_forward=True)
     mine = slice(rank * len(lengths) // world, (rank + 1) * len(lengths) // world)
-    lp_sharded = policy(ids[mine], attn[mine], resp[mine])
+    lp_sharded = policy(*padded_rows(seqs[mine], tok.pad_token_id))
     lp_sharded.sum().backward()  # FSDP averages over processes: each gradient is the sum / world
     after = list(policy.parameters())
     # the gradient norm over the prepared (sharded) parameters, as the trainer clips

@@ -106,3 +106,56 @@ def test_a_truncated_response_gets_no_end_token_and_a_finished_one_does(tiny_sft
     (w, _), (l, _) = _encode(tok, [Example("p", ["short one", "long and cut"])], {"p": "Q"}, 64, finished)[0]
     assert w[-1] == tok.eos_token_id and l[-1] != tok.eos_token_id
     assert load_groups(tmp_path / "s.jsonl", drop_truncated=True)[0].responses == ["short one"]
+
+
+def _pairs(tok):
+    """Three examples of two responses each: a shared prompt, one prompt cut differently per response (the
+    left cut of a long prompt), and responses of different lengths, one unfinished (no end token)."""
+    q = "<|im_start|>user\nhi there<|im_end|>\n"
+    return [[tokenize_pair(tok, q, "hello there", 64), tokenize_pair(tok, q, "a", 64)],
+            [tokenize_pair(tok, "word " * 30, "b c d e f g h", 24), tokenize_pair(tok, "word " * 30, "i", 24)],
+            [tokenize_pair(tok, q, "one two", 64, finished=False), tokenize_pair(tok, q, "one three four", 64)]]
+
+
+def test_shared_prefix_rows_hold_each_prompt_once_and_give_the_padded_logprobs_and_gradients(tiny_sft):
+    """train.shared_prefix against the padded layout: the same per-sequence log-probs and parameter gradients
+    (float tolerance), the same response tokens scored, fewer tokens through the model."""
+    from gamealign.logprobs import padded_rows, rows_logprobs, shared_prefix_rows
+
+    model, tok = load_model(tiny_sft)
+    examples = _pairs(tok)
+    flat = [seq for ex in examples for seq in ex]
+    padded, shared = padded_rows(flat, tok.pad_token_id), shared_prefix_rows(examples, tok.pad_token_id)
+    # example 0 shares its whole prompt; example 1's prompts were cut to different lengths from the left, so
+    # their common prefix is shorter than either prompt: the row still holds both sequences whole
+    n0 = examples[0][0][1]
+    assert shared.input_ids[0, :n0].tolist() == examples[0][0][0][:n0]
+    assert shared.position_ids[0, n0].item() == n0  # response 1 continues the prompt's positions ...
+    start2 = len(examples[0][0][0])
+    assert shared.position_ids[0, start2].item() == n0  # ... and so does response 2, after response 1
+    assert not shared.attention_mask[0, 0, start2, n0]  # response 2 does not see response 1
+    assert shared.attention_mask[0, 0, start2, n0 - 1]  # but sees the prompt
+    assert torch.equal(torch.bincount(shared.seq, minlength=6), torch.bincount(padded.seq, minlength=6))
+    assert shared.input_ids.numel() < padded.input_ids.numel()
+
+    a = rows_logprobs(model, padded, chunk=4)
+    b = rows_logprobs(model, shared, chunk=4)
+    assert torch.allclose(a, b, atol=1e-4), (a, b)
+    assert torch.allclose(a, naive_logprobs(model, *batch_sequences(flat, tok.pad_token_id)), atol=1e-4)
+    weights = torch.randn(6)  # a loss that weighs every sequence differently
+    ga = torch.autograd.grad((a * weights).sum(), list(model.parameters()))
+    gb = torch.autograd.grad((rows_logprobs(model, shared, chunk=4) * weights).sum(), list(model.parameters()))
+    for (name, _), x, y in zip(model.named_parameters(), ga, gb):
+        assert torch.allclose(x, y, atol=1e-4, rtol=1e-3), name
+
+
+def test_shared_prefix_refuses_an_attention_implementation_that_reads_masks_differently(tiny_sft):
+    import pytest
+
+    from gamealign.logprobs import check_shared_prefix_support
+
+    model, _ = load_model(tiny_sft)
+    check_shared_prefix_support(model)  # the default: sdpa
+    model.config._attn_implementation = "eager"
+    with pytest.raises(ValueError, match="train.shared_prefix needs .* 'sdpa' \\(it is 'eager'\\)"):
+        check_shared_prefix_support(model)

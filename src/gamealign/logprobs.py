@@ -3,9 +3,18 @@
 Only the positions that predict a response token go through the LM head, in chunks of `chunk`
 tokens; with gradients on, each chunk is recomputed in backward (activation checkpointing), so the
 float logits alive at once are bounded by chunk × vocab.
+
+Two row layouts feed it (`Rows`): `padded_rows`, one right-padded row per sequence, and
+`shared_prefix_rows` (train.shared_prefix), one row per training example, in which the example's
+responses share a single copy of their common prompt: [prompt | response 1 | response 2 | ...], each
+response attending to the prompt and to itself only (a block 4-D mask) with its positions continuing
+the prompt's. Same log-probs as the padded layout (tests/test_logprobs.py); fewer tokens through the
+model: the prompt once per example instead of once per response, and no padding inside an example.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -53,30 +62,98 @@ def _fused_selected_logprobs(hidden: torch.Tensor, weight: torch.Tensor, targets
     return -loss.float()
 
 
-def response_positions(response_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(flat, rows): the flat indices into [N * L] of the positions that predict a response token (position t
-    predicts token t+1, found at flat + 1), and the row of each. Computed once, they let `sequence_logprobs`
-    run without the host synchronisation of boolean indexing (which a CUDA graph cannot capture)."""
+def response_positions(response_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pred, tgt, seq) of right-padded rows: the flat indices into [N * L] of the positions that predict a
+    response token, of the token each predicts (pred + 1), and the row of each. Computed once, they let
+    `sequence_logprobs` run without the host synchronisation of boolean indexing (which a CUDA graph cannot
+    capture)."""
     predicts = torch.zeros_like(response_mask)
     predicts[:, :-1] = response_mask[:, 1:]
     flat = predicts.reshape(-1).nonzero().squeeze(1)
-    return flat, flat // response_mask.shape[1]
+    return flat, flat + 1, flat // response_mask.shape[1]
 
 
-def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: int = 1024,
-                      fused: bool = False, positions: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """Sum of log π(y_t | x, y_<t) over response positions, one value per row ([N]).
+class Rows(NamedTuple):
+    """One forward pass's input: token rows, their attention mask (2-D padding mask, a 4-D block mask, or None),
+    position ids (None: 0, 1, ... per row), and for every response token the flat index of the position that
+    predicts it (`pred`), its own flat index (`tgt`) and the sequence it belongs to (`seq`, 0 .. n_seqs-1)."""
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor | None
+    position_ids: torch.Tensor | None
+    pred: torch.Tensor
+    tgt: torch.Tensor
+    seq: torch.Tensor
+    n_seqs: int
+
+
+def padded_rows(seqs: list[tuple[list[int], int]], pad_id: int, device=None) -> Rows:
+    """One right-padded row per (ids, n_prompt) sequence; sequence i is row i."""
+    ids, attn, resp = batch_sequences(seqs, pad_id, device)
+    return Rows(ids, attn, None, *response_positions(resp), len(seqs))
+
+
+def shared_prefix_rows(examples: list[list[tuple[list[int], int]]], pad_id: int, device=None) -> Rows:
+    """One row per example: the longest prefix its sequences share within their prompts, once, then each
+    sequence's remaining tokens as a segment that sees the prefix and itself (causally) but no other segment,
+    its position ids continuing from the prefix's end. Sequence j of example e is output e * n + j (n the
+    example's number of sequences, equal for all examples), as `padded_rows` on the flattened list orders them.
+
+    A segment's first response token is predicted from the last token before it — in the prefix when the
+    prompt is wholly shared — exactly as in its own padded row. Padding after a row's last segment attends to
+    itself only (an all-masked query row would give NaN), and no real token attends to it."""
+    n = len(examples[0])
+    layouts = []
+    for seqs in examples:
+        if len(seqs) != n:
+            raise ValueError(f"shared_prefix_rows: examples with {n} and {len(seqs)} sequences in one batch")
+        shared = min(n_prompt for _, n_prompt in seqs)
+        first = seqs[0][0]
+        for ids, _ in seqs[1:]:
+            k = 0
+            while k < shared and ids[k] == first[k]:
+                k += 1
+            shared = k
+        layouts.append(shared)
+    width = max(s + sum(len(ids) - s for ids, _ in seqs) for s, seqs in zip(layouts, examples))
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((len(examples), width), dtype=torch.long)
+    segment = torch.full((len(examples), width), -1, dtype=torch.long)  # -1: the shared prefix
+    pred, tgt, seq = [], [], []
+    for e, (shared, seqs) in enumerate(zip(layouts, examples)):
+        input_ids[e, :shared] = torch.tensor(seqs[0][0][:shared], dtype=torch.long)
+        position_ids[e, :shared] = torch.arange(shared)
+        at = shared
+        for j, (ids, n_prompt) in enumerate(seqs):
+            tail = len(ids) - shared
+            input_ids[e, at:at + tail] = torch.tensor(ids[shared:], dtype=torch.long)
+            position_ids[e, at:at + tail] = torch.arange(shared, len(ids))
+            segment[e, at:at + tail] = j
+            where = lambda t: t if t < shared else at + t - shared  # noqa: E731 — token t of sequence j in the row
+            for t in range(max(n_prompt, 1), len(ids)):
+                pred.append(e * width + where(t - 1))
+                tgt.append(e * width + where(t))
+                seq.append(e * n + j)
+            at += tail
+        segment[e, at:] = torch.arange(n, n + width - at)  # each pad token its own segment: it sees itself only
+    segment = segment.to(device)  # the [E, 1, W, W] mask is built where it is used
+    causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
+    sees = (segment[:, None, :] == -1) | (segment[:, :, None] == segment[:, None, :])  # [E, query, key]
+    as_t = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
+    return Rows(input_ids.to(device), (causal & sees)[:, None], position_ids.to(device), as_t(pred), as_t(tgt),
+                as_t(seq), len(examples) * n)
+
+
+def rows_logprobs(model, rows: Rows, chunk: int = 1024, fused: bool = False) -> torch.Tensor:
+    """Sum of log π(y_t | x, y_<t) over each sequence's response tokens, one value per sequence ([n_seqs]).
 
     fused=True computes the per-token log-probs with liger-kernel's fused linear cross-entropy instead of
-    our chunked, checkpointed LM head (same values up to bf16 rounding; CUDA only). `positions` is
-    `response_positions(response_mask)`, precomputed. attention_mask may be None for right-padded rows: under
-    a causal mask a real token never attends to the padding after it."""
+    our chunked, checkpointed LM head (same values up to bf16 rounding; CUDA only)."""
     base = getattr(model, model.base_model_prefix)
-    hidden = base(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    hidden = base(input_ids=rows.input_ids, attention_mask=rows.attention_mask,
+                  position_ids=rows.position_ids).last_hidden_state
     weight = model.get_output_embeddings().weight
-    flat, rows = positions if positions is not None else response_positions(response_mask)
-    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat)
-    tgt = input_ids.reshape(-1).index_select(0, flat + 1)
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows.pred)
+    tgt = rows.input_ids.reshape(-1).index_select(0, rows.tgt)
     if fused and h.shape[0]:
         token_lp = _fused_selected_logprobs(h, weight, tgt)
     else:
@@ -88,13 +165,32 @@ def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: in
             else:
                 pieces.append(_selected_logprobs(hs, weight, ts))
         token_lp = torch.cat(pieces) if pieces else h.new_zeros(0, dtype=torch.float32)
-    out = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=input_ids.device)
-    return out.index_add(0, rows, token_lp)
+    out = torch.zeros(rows.n_seqs, dtype=torch.float32, device=rows.input_ids.device)
+    return out.index_add(0, rows.seq, token_lp)
+
+
+def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: int = 1024,
+                      fused: bool = False, positions: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+    """`rows_logprobs` of right-padded rows, one value per row ([N]). `positions` is
+    `response_positions(response_mask)`, precomputed. attention_mask may be None for right-padded rows: under
+    a causal mask a real token never attends to the padding after it."""
+    positions = positions if positions is not None else response_positions(response_mask)
+    return rows_logprobs(model, Rows(input_ids, attention_mask, None, *positions, input_ids.shape[0]), chunk, fused)
+
+
+def check_shared_prefix_support(model) -> None:
+    """train.shared_prefix hands the model a 4-D boolean mask, which transformers passes as it is to SDPA;
+    other attention implementations read masks differently (eager adds a float mask, flash-attention takes
+    none), so they are refused by name rather than silently mis-masked."""
+    impl = getattr(model.config, "_attn_implementation", None)
+    if impl != "sdpa":
+        raise ValueError(f"train.shared_prefix needs the model's attention implementation to be 'sdpa' (it is "
+                         f"{impl!r}): it passes a 4-D boolean block mask")
 
 
 class PolicyLogprobs(torch.nn.Module):
-    """The policy as a module whose forward is `sequence_logprobs`, so that DDP / FSDP / DeepSpeed wrappers
-    (which hook a module's forward) see every forward pass of training."""
+    """The policy as a module whose forward is `rows_logprobs` (called with the fields of a `Rows`), so that
+    DDP / FSDP / DeepSpeed wrappers (which hook a module's forward) see every forward pass of training."""
 
     def __init__(self, model, chunk: int = 1024, fused: bool = False):
         super().__init__()
@@ -102,5 +198,6 @@ class PolicyLogprobs(torch.nn.Module):
         self.chunk = chunk
         self.fused = fused
 
-    def forward(self, input_ids, attention_mask, response_mask):
-        return sequence_logprobs(self.model, input_ids, attention_mask, response_mask, self.chunk, fused=self.fused)
+    def forward(self, input_ids, attention_mask, position_ids, pred, tgt, seq, n_seqs):
+        return rows_logprobs(self.model, Rows(input_ids, attention_mask, position_ids, pred, tgt, seq, n_seqs),
+                             self.chunk, fused=self.fused)

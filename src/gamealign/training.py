@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from .algorithms import Group, get_algorithm
 from .io import DataError, atomic_path, read_jsonl
-from .logprobs import PolicyLogprobs, batch_sequences, sequence_logprobs, tokenize_pair
+from .logprobs import (PolicyLogprobs, check_shared_prefix_support, padded_rows, rows_logprobs, shared_prefix_rows,
+                       tokenize_pair)
 from .models import load_model
 from .sampling import chat_texts
 
@@ -272,30 +273,48 @@ def _encode(tokenizer, examples, prompt_text: dict, max_length: int, finished: d
              for y in ex.responses] for ex in examples]
 
 
-@torch.no_grad()
-def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator=None, fused=False) -> torch.Tensor:
-    """[n_examples, n_responses] log-probs under `model` (eval mode, no grad).
+def example_rows(encoded_examples, pad_id, device, shared_prefix: bool):
+    """The `Rows` of a few encoded examples, their sequences in example order: one padded row per sequence, or
+    with `shared_prefix` one row per example holding its common prompt once (logprobs.shared_prefix_rows)."""
+    if shared_prefix:
+        return shared_prefix_rows(encoded_examples, pad_id, device)
+    return padded_rows([seq for ex in encoded_examples for seq in ex], pad_id, device)
 
-    With several processes each computes the examples rank, rank + N, ... and the rows are all-gathered.
+
+@torch.no_grad()
+def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator=None, fused=False,
+                    shared_prefix=False) -> torch.Tensor:
+    """[n_examples, n_responses] log-probs under `model` (eval mode, no grad), `batch_size` sequences a pass.
+
+    The sequences go through in order of length (less padding); with `shared_prefix` whole examples do, in
+    training's row layout, so that at step 0 the policy's log-probs equal these up to float noise. With
+    several processes each computes the examples rank, rank + N, ... and the rows are all-gathered.
     """
     model.eval()
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(range(rank, len(encoded), world))
-    flat = [seq for e in mine for seq in encoded[e]]
-    order = sorted(range(len(flat)), key=lambda i: len(flat[i][0]))
-    out = torch.zeros(len(flat), dtype=torch.float32)
-    for s in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=rank != 0):
-        idx = order[s:s + batch_size]
-        ids, attn, resp = batch_sequences([flat[i] for i in idx], pad_id, model.device)
-        out[idx] = sequence_logprobs(model, ids, attn, resp, chunk, fused=fused).float().cpu()
     n_resp = len(encoded[0]) if encoded else 0
+    # the unit a pass is made of: a sequence (padded rows) or a whole example (shared-prefix rows)
+    units = [[encoded[e]] for e in mine] if shared_prefix else [[[seq]] for e in mine for seq in encoded[e]]
+    order = sorted(range(len(units)), key=lambda i: sum(len(ids) for ex in units[i] for ids, _ in ex))
+    per_pass = max(1, batch_size // max(1, n_resp)) if shared_prefix else batch_size
+    out = torch.zeros(len(mine) * n_resp, dtype=torch.float32)
+    for s in tqdm(range(0, len(order), per_pass), desc=desc, unit="batch", disable=rank != 0):
+        idx = order[s:s + per_pass]
+        rows = example_rows([ex for i in idx for ex in units[i]], pad_id, model.device, shared_prefix)
+        lp = rows_logprobs(model, rows, chunk, fused=fused).float().cpu()
+        if shared_prefix:
+            out.view(len(mine), n_resp)[idx] = lp.view(len(idx), n_resp)
+        else:
+            out[idx] = lp
+    out = out.view(len(mine), n_resp)
     if world == 1:
-        return out.view(len(encoded), n_resp)
+        return out
     from accelerate.utils import gather_object
 
-    rows = gather_object([(e, out.view(len(mine), n_resp)[k].tolist()) for k, e in enumerate(mine)])
+    gathered = gather_object([(e, out[k].tolist()) for k, e in enumerate(mine)])
     full = torch.zeros(len(encoded), n_resp, dtype=torch.float32)
-    for e, row in rows:
+    for e, row in gathered:
         full[e] = torch.tensor(row, dtype=torch.float32)
     return full
 
@@ -333,20 +352,22 @@ def batch_schedule(lengths: list[int], batch_size: int, rng: random.Random, grou
     return batches
 
 
-def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pad_id, device):
+def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pad_id, device, shared_prefix=False):
     """(mean loss, metrics, tokens) of one pass over a few examples: the policy's log-probs of every
-    response, the frozen log-probs and label fields as the algorithm's batch tensors."""
+    response, the frozen log-probs and label fields as the algorithm's batch tensors. `tokens` counts each
+    sequence's prompt and response tokens whatever the row layout, so the accounting does not depend on it."""
     n_resp = len(seqs_by_example[0])
-    ids_t, attn, resp = batch_sequences([seq for ex in seqs_by_example for seq in ex], pad_id, device)
+    rows = example_rows(seqs_by_example, pad_id, device, shared_prefix)
     with accelerator.autocast():
-        logp = policy(ids_t, attn, resp).float().view(len(seqs_by_example), n_resp)
-    batch = {"logp": logp, "ntok": resp[:, 1:].sum(-1).view(len(seqs_by_example), n_resp).float()}
+        logp = policy(*rows).float().view(len(seqs_by_example), n_resp)
+    ntok = torch.bincount(rows.seq, minlength=rows.n_seqs).view(len(seqs_by_example), n_resp).float()
+    batch = {"logp": logp, "ntok": ntok}
     for key, tensor in frozen.items():
         batch[key] = tensor.to(device)
     for f, values in fields.items():
         batch[f] = torch.tensor(values, dtype=torch.float32, device=device)
     loss, extra = algo.loss(batch)
-    return loss, extra, int(attn.sum())
+    return loss, extra, sum(len(ids) for ex in seqs_by_example for ids, _ in ex)
 
 
 def make_accelerator(log_with: str | None = None, project_dir: str | None = None):
@@ -470,6 +491,9 @@ class RoundRecipe:
             use_liger_kernels(self.model)
             if self.ref is not None:
                 use_liger_kernels(self.ref)
+        self.shared_prefix = bool(cfg.get("shared_prefix"))
+        if self.shared_prefix:
+            check_shared_prefix_support(self.model)
         if cfg.get("compile"):
             compile_blocks(self.model)
 
@@ -492,8 +516,9 @@ class RoundRecipe:
         t0, frozen_needed = time.time(), self.algo.frozen
         bs, chunk = self.cfg["batch_size"] * 2, self.cfg["logprob_chunk"]
         args = (self.encoded, self.pad_id, bs, chunk)
+        kw = {"accelerator": self.accelerator, "fused": self.fused, "shared_prefix": self.shared_prefix}
         self.frozen: dict[str, torch.Tensor] = {}
-        prev = frozen_logprobs(self.model, *args, "log π_t", self.accelerator, self.fused) if (
+        prev = frozen_logprobs(self.model, *args, "log π_t", **kw) if (
             "prev" in frozen_needed or ("ref" in frozen_needed and self.same_ref)) else None
         if "prev" in frozen_needed:
             self.frozen["prev"] = prev
@@ -501,8 +526,7 @@ class RoundRecipe:
             if self.same_ref:
                 self.frozen["ref"] = prev
             else:
-                self.frozen["ref"] = frozen_logprobs(self.ref.to(self.device), *args, "log π_ref", self.accelerator,
-                                                     self.fused)
+                self.frozen["ref"] = frozen_logprobs(self.ref.to(self.device), *args, "log π_ref", **kw)
                 self.ref = None
         self.frozen_seconds = time.time() - t0
 
@@ -612,7 +636,8 @@ class RoundRecipe:
                 part_loss, part_extra, part_tokens = _forward_loss(
                     self.policy, self.algo, accelerator, [self.encoded[i] for i in part],
                     {key: tensor[part] for key, tensor in self.frozen.items()},
-                    {f: [self.examples[i].fields[f] for i in part] for f in self.fields}, self.pad_id, device)
+                    {f: [self.examples[i].fields[f] for i in part] for f in self.fields}, self.pad_id, device,
+                    self.shared_prefix)
                 bad = torch.tensor(float(not torch.isfinite(part_loss)), device=device)
                 if world > 1:
                     bad = accelerator.reduce(bad, reduction="sum")
