@@ -311,3 +311,17 @@ def test_unseen_batches_splits_a_rounds_steps_into_first_epoch_and_later_ones_by
     bad = run([sys.executable, str(REPO / "bench/unseen_batches.py"), "--runs", "runs", "--algos", "inpo"],
               cwd=tmp_path, env=env, check=False)
     assert bad.returncode != 0 and "inpo/r1/model/train_metrics.jsonl: not found" in bad.stderr
+
+
+def test_train_step_bench_runs_the_shared_prefix_layout_and_counts_the_same_pair_tokens(tmp_path, tiny_sft, env):
+    """bench/train_step.py ours-prefix (train.shared_prefix's layout) against ours: the same pair tokens counted
+    for tokens/s, fewer tokens through the model (each prompt once a pair); both take real steps."""
+    run([sys.executable, str(REPO / "bench/train_step.py"), "--model", str(tiny_sft), "--pairs", "4", "--seq-len", "32",
+         "--prompt-len", "16", "--steps", "1", "--warmup", "1", "--impl", "ours", "ours-prefix", "ours-prefix-mb2",
+         "--no-isolate", "--out", "r.json"], cwd=tmp_path, env=env)
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["ours"]["tokens_per_step"] == res["ours-prefix"]["tokens_per_step"] == 4 * 2 * 32
+    assert res["ours"]["model_tokens_per_step"] == 4 * 2 * 32
+    # each pair once as [16-token prompt | 16 chosen | 16 rejected], in one pass or two of 2 pairs
+    assert res["ours-prefix"]["model_tokens_per_step"] == res["ours-prefix-mb2"]["model_tokens_per_step"] == 4 * 48
+    assert all(r["tokens_per_s"] > 0 for r in res.values())

@@ -87,6 +87,14 @@ def test_liger_kernels_give_the_plain_logprobs_and_gradients(tiny_sft):
     for (name, p), q in zip(plain.named_parameters(), fused.parameters()):
         scale = p.grad.abs().max().clamp_min(1e-6)
         assert (p.grad - q.grad).abs().max() / scale < 5e-2, name
+    # train.shared_prefix's rows through the fused kernels (liger's RoPE reads the rows' position ids)
+    from gamealign.logprobs import padded_rows, rows_logprobs, shared_prefix_rows
+
+    examples = _pairs(tok)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        c = rows_logprobs(plain, padded_rows([q for ex in examples for q in ex], tok.pad_token_id, "cuda"), chunk=4)
+        d = rows_logprobs(fused, shared_prefix_rows(examples, tok.pad_token_id, "cuda"), chunk=4, fused=True)
+    assert torch.allclose(c.float(), d.float(), rtol=2e-2, atol=5e-2), (c, d)
 
 
 def test_a_truncated_response_gets_no_end_token_and_a_finished_one_does(tiny_sft, tmp_path):
