@@ -235,3 +235,18 @@ def test_merge_refuses_overlapping_or_missing_shards(tmp_path):
         merge_shards(prompts, [[row("a"), row("b")], [row("a")]], ["s0", "s1"])
     with pytest.raises(DataError, match="no samples for 1 prompt"):
         merge_shards(prompts, [[row("a")]], ["s0"])
+
+
+def test_every_backend_the_schema_offers_resolves_and_every_hf_backend_is_in_the_schema():
+    """The schema's sampling.backend enum (the CLI's --backend choices) and the code's HF_BACKENDS agree: a new HF
+    backend added in one place and not the other fails here, not in a user's study."""
+    from gamealign.config import schema_choices
+    from gamealign.sampling import HF_BACKENDS, hf_generator
+    from gamealign.sampling_vllm import resolve_backend
+
+    offered = schema_choices("sampling.backend")
+    assert set(HF_BACKENDS) <= set(offered)
+    assert set(offered) - set(HF_BACKENDS) == {"auto", "ct2", "vllm"}  # the ones resolve_backend decides itself
+    for name in HF_BACKENDS:
+        assert resolve_backend(name) == name and callable(hf_generator(name))
+    assert resolve_backend("auto") in offered

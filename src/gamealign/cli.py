@@ -337,10 +337,10 @@ def _data_commands(sub) -> None:
 
 def _round_commands(sub) -> None:
     """One round: sampling, annotation, training."""
-    from .config import schema_default
+    from .config import schema_choices, schema_default
 
     s = sub.add_parser("sample", help="K responses per prompt (or greedy with --greedy)")
-    s.add_argument("--backend", choices=["auto", "hf", "hf-static", "hf-continuous", "ct2", "vllm"],
+    s.add_argument("--backend", choices=schema_choices("sampling.backend"),
                    default=schema_default("sampling.backend"),
                    help="auto: vLLM where importable with a GPU, CTranslate2 on CPU, else HF transformers")
     s.add_argument("--tensor-parallel-size", type=int, default=schema_default("sampling.tensor_parallel_size"),

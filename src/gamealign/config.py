@@ -122,12 +122,21 @@ def _check_combinations(config: dict) -> None:
         _check_judge(config["evaluation"]["judge"], "evaluation.judge")
 
 
-def schema_default(dotted: str):
-    """The schema's default of a setting, e.g. "sampling.backend" (the CLI takes its defaults from here only)."""
+def _schema_node(dotted: str) -> dict:
     node = load_schema()
     for part in dotted.split("."):
         node = node["properties"][part]
-    return copy.deepcopy(node["default"])
+    return node
+
+
+def schema_default(dotted: str):
+    """The schema's default of a setting, e.g. "sampling.backend" (the CLI takes its defaults from here only)."""
+    return copy.deepcopy(_schema_node(dotted)["default"])
+
+
+def schema_choices(dotted: str) -> list:
+    """The schema's allowed values of an enum setting, e.g. "sampling.backend" (the CLI's choices for it)."""
+    return list(_schema_node(dotted)["enum"])
 
 
 def fill_section(section: str, values: dict) -> dict:

@@ -126,11 +126,15 @@ def generate_continuous(model, tokenizer, prompts: list[dict], k: int, *, temper
 
 
 
+# The HF transformers backends of `sampling.backend` and their generation functions, each called as `generate` is
+# and returning (rows, stats): the one list of them (sampling_vllm.resolve_backend passes these names through; the
+# schema's enum, which the CLI's --backend choices come from, must hold them: tests/test_sampling.py).
+HF_BACKENDS = {"hf": generate, "hf-static": partial(generate, static_cache=True), "hf-continuous": generate_continuous}
+
+
 def hf_generator(backend: str):
-    """The generation function of an HF backend (`sampling.backend`): hf, hf-static or hf-continuous. Each is called as
-    `generate` is and returns (rows, stats)."""
-    return {"hf": generate, "hf-static": partial(generate, static_cache=True),
-            "hf-continuous": generate_continuous}[backend]
+    """The generation function of an HF backend (`sampling.backend`): one of HF_BACKENDS."""
+    return HF_BACKENDS[backend]
 
 
 def _row(tokenizer, prompt_id, k, tokens: list[int], eos_ids: set[int]) -> dict:

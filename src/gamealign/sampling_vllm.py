@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from .sampling import chat_texts, truncation_counts
+from .sampling import HF_BACKENDS, chat_texts, truncation_counts
 
 
 class BackendUnavailable(RuntimeError):
@@ -44,7 +44,7 @@ def ct2_usable() -> tuple[bool, str]:
 def resolve_backend(backend: str) -> str:
     """`auto` → vllm where usable; on a machine without CUDA, ct2 where importable; else hf. `vllm` or `ct2`
     where not usable → BackendUnavailable naming the key."""
-    if backend in ("hf", "hf-static", "hf-continuous"):
+    if backend in HF_BACKENDS:
         return backend
     if backend == "ct2":
         usable, reason = ct2_usable()
