@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole GPU study (configs/gpu-smollm2.yaml, issue #18) within one hold of the GPU machine, which the device tool
-# gives for at most 30 minutes and 10 minutes a command. `start` launches it in the background (setsid: it outlives
+# The whole GPU study (configs/gpu-smollm2.yaml, issue #18) within one session's device time (15 minutes since 2026-12,
+# the machine's start and the kit's calls included; 10 minutes a command). `start` launches it in the background (setsid: it outlives
 # the call) and returns; each `poll` waits up to WAIT seconds, says where the study is, and packs what exists into
 # $OUT/study.tgz — the report, every evaluation JSON, the per-stage timings, the manifests, the logs — so a study that
 # the machine's return cuts short still brings back every stage it finished. In $WORK, in order:
@@ -14,7 +14,7 @@
 #      every mean and the choice in $WORK/lr_choice.json;
 #   4. the study: real Snakemake, every rule up to the report, the primary benchmark's scores of every model (and so the
 #      rounds' whole chain) prioritized over the rest, model jobs sharing the GPU GPU_SLOTS at a time (`--resources
-#      gpu`; 4 by default, each with the config's 3 CPU threads, leaving 4 of 16 cores to the judging and scoring
+#      gpu`; 6 by default, each with the config's 2 CPU threads, leaving 4 of 16 cores to the judging and scoring
 #      jobs), --keep-going, a failed job retried once; then `gamealign timings` (results/benchmarks/timings.{md,csv}).
 # Before all of it, the liger-kernel equivalence test (tests/test_logprobs.py -k liger; it skips without CUDA).
 # The runner works from a copy of the code in $WORK/repo, so a later call's transfer of the working tree cannot
@@ -29,8 +29,8 @@ mode=${1:-}
 source bench/gpu_setup.sh
 export GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFIG=${CONFIG:-configs/gpu-smollm2.yaml}
 # no sweep by default: the config's lr is the one the first H100 run's sweep chose (configs/gpu-smollm2.yaml); that sweep
-# took 9 of the hold's 30 minutes. SWEEP_LRS="2e-6 1e-5 5e-5" sweeps again.
-export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-} GPU_SLOTS=${GPU_SLOTS:-4} CORES=${CORES:-16}
+# took 9 minutes of that 30-minute hold, more than a 15-minute session leaves. SWEEP_LRS="2e-6 1e-5 5e-5" sweeps again.
+export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-} GPU_SLOTS=${GPU_SLOTS:-6} CORES=${CORES:-16}
 export SAMPLER_CHECK=${SAMPLER_CHECK:-1}
 state="$WORK/state"
 
