@@ -146,64 +146,61 @@ def test_length_grouped_batches_cover_every_example_once_with_less_padding():
     assert batch_schedule(lengths, 8, random.Random(0), True) == grouped  # seeded
 
 
+def train_variants(data, tiny_sft, tmp_path, name, setting, values, seed, **train):
+    """{value: (metric rows, trained model)}: one round of algorithm `name` for each value of train.<setting>, all
+    else equal (lr 1e-3, rows of at most 96 tokens, no mid-round checkpoints, the `train` overrides)."""
+    from gamealign.models import load_model
+
+    d, groups = data
+    selfplay = [Group(g.prompt_id, [f"self-play {i}" for i in range(3)]) for g in groups]
+    runs = {}
+    for value in values:
+        cfg = validate_config({"algorithms": {name: {}}, "train": {
+            setting: value, "lr": 1e-3, "max_length": 96, "checkpoint_every": 0, **train}}, check_paths=False)
+        out = tmp_path / f"{setting}-{value}"
+        train_round(algorithm=name, hparams=cfg["algorithms"][name], train_cfg=cfg["train"], init_model=str(tiny_sft),
+                    ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
+                    selfplay_groups=selfplay, out_dir=str(out), seed=seed)
+        runs[value] = ([json.loads(x) for x in (out / "train_metrics.jsonl").read_text().splitlines()],
+                       load_model(out)[0])
+    return runs
+
+
+def assert_same_weights(model_a, model_b, atol=1e-4):
+    """Adam: float noise moves a weight by < 0.1 step (lr 1e-3)."""
+    import torch
+
+    for (n, p), (_, q) in zip(model_a.named_parameters(), model_b.named_parameters()):
+        assert torch.allclose(p, q, atol=atol), n
+
+
 @pytest.mark.parametrize("name", ["dpo", "sppo"])
 def test_micro_batches_give_the_full_batch_step(name, data, tiny_sft, tmp_path):
     """batch 3 in micro-batches of 2 (passes of 2 + 1, and 1 + a zero-weight pad for the last batch of 1)
     takes the same steps as batch 3 in one pass: same losses, metrics, gradient norms and weights."""
-    import torch
-
-    from gamealign.models import load_model
-
-    d, groups = data
-    runs = {}
-    for micro in (None, 2):
-        cfg = validate_config({"algorithms": {name: {}}, "train": {
-            "batch_size": 3, "micro_batch_size": micro, "epochs": 2, "lr": 1e-3, "max_length": 96,
-            "checkpoint_every": 0}}, check_paths=False)
-        out = tmp_path / f"micro-{micro}"
-        train_round(algorithm=name, hparams=cfg["algorithms"][name], train_cfg=cfg["train"], init_model=str(tiny_sft),
-                    ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
-                    out_dir=str(out), seed=4)
-        runs[micro] = ([json.loads(x) for x in (out / "train_metrics.jsonl").read_text().splitlines()],
-                       load_model(out)[0])
+    runs = train_variants(data, tiny_sft, tmp_path, name, "micro_batch_size", (None, 2), seed=4, batch_size=3, epochs=2)
     (full, m_full), (micro, m_micro) = runs[None], runs[2]
     assert len(full) == len(micro) == 4  # 4 examples → batches of 3 and 1, two epochs
     for a, b in zip(full, micro):
         assert a.keys() == b.keys()
         for key in a:
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
-    for (n, p), (_, q) in zip(m_full.named_parameters(), m_micro.named_parameters()):
-        assert torch.allclose(p, q, atol=1e-4), n  # Adam: float noise moves a weight by < 0.1 step (1e-3)
+    assert_same_weights(m_full, m_micro)
 
 
 def test_compiled_blocks_train_like_eager(data, tiny_sft, tmp_path):
     """train.compile (torch.compile of each decoder block, dynamic shapes) takes the same steps as eager."""
-    import torch
-
-    from gamealign.models import load_model
-
     from torch._dynamo.utils import counters
 
-    d, groups = data
-    runs = {}
     counters.clear()
-    for compiled in (False, True):
-        cfg = validate_config({"train": {"batch_size": 2, "compile": compiled, "lr": 1e-3, "max_length": 96,
-                                         "checkpoint_every": 0}}, check_paths=False)
-        out = tmp_path / f"compiled-{compiled}"
-        train_round(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
-                    ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
-                    out_dir=str(out), seed=2)
-        runs[compiled] = ([json.loads(x) for x in (out / "train_metrics.jsonl").read_text().splitlines()],
-                          load_model(out)[0])
+    runs = train_variants(data, tiny_sft, tmp_path, "dpo", "compile", (False, True), seed=2, batch_size=2)
     assert counters["stats"]["unique_graphs"] >= 2  # dynamo really compiled (no-grad and training forwards)
     (eager, m_eager), (comp, m_comp) = runs[False], runs[True]
     assert len(eager) == len(comp) == 2
     for a, b in zip(eager, comp):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-6)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-3, abs=1e-6)
-    for (n, p), (_, q) in zip(m_eager.named_parameters(), m_comp.named_parameters()):
-        assert torch.allclose(p, q, atol=1e-4), n
+    assert_same_weights(m_eager, m_comp)
 
 
 @pytest.mark.parametrize("name", ["dpo", "spac", "bon_distill"])
@@ -215,27 +212,15 @@ def test_shared_prefix_rows_train_like_padded_rows(name, data, tiny_sft, tmp_pat
 
     from gamealign.models import load_model
 
-    d, groups = data
-    selfplay = [Group(g.prompt_id, [f"self-play {i}" for i in range(3)]) for g in groups]
-    runs = {}
-    for shared in (False, True):
-        cfg = validate_config({"algorithms": {name: {}}, "train": {
-            "batch_size": 3, "shared_prefix": shared, "epochs": 2, "lr": 1e-3, "max_length": 96,
-            "checkpoint_every": 0}}, check_paths=False)
-        out = tmp_path / f"shared-{shared}"
-        train_round(algorithm=name, hparams=cfg["algorithms"][name], train_cfg=cfg["train"], init_model=str(tiny_sft),
-                    ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
-                    selfplay_groups=selfplay, out_dir=str(out), seed=4)
-        runs[shared] = ([json.loads(x) for x in (out / "train_metrics.jsonl").read_text().splitlines()],
-                        load_model(out)[0])
+    runs = train_variants(data, tiny_sft, tmp_path, name, "shared_prefix", (False, True), seed=4, batch_size=3,
+                          epochs=2)
     (padded, m_padded), (shared, m_shared) = runs[False], runs[True]
     assert len(padded) == len(shared) >= 2
     for a, b in zip(padded, shared):
         assert a.keys() == b.keys()
         for key in a:
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
-    for (n, p), (_, q) in zip(m_padded.named_parameters(), m_shared.named_parameters()):
-        assert torch.allclose(p, q, atol=1e-4), n
+    assert_same_weights(m_padded, m_shared)
     assert any(not torch.equal(p, q) for p, q in zip(m_padded.parameters(), load_model(tiny_sft)[0].parameters()))
 
 
