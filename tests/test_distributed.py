@@ -35,10 +35,10 @@ def round_data(tmp_path_factory):
     return d
 
 
-def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None, ref=None):
+def _train(launcher, d, tiny_sft, out, env, algorithm, micro=None, ref=None, shared_prefix=False):
     cfg = validate_config({"algorithms": {algorithm: {}}, "train": {
         "batch_size": 4, "micro_batch_size": micro, "epochs": 2, "lr": 1e-3, "max_length": 96,
-        "checkpoint_every": 0}}, check_paths=False)
+        "checkpoint_every": 0, "shared_prefix": shared_prefix}}, check_paths=False)
     cmd = [*launcher, "train", "--algorithm", algorithm, "--hparams", json.dumps(cfg["algorithms"][algorithm]),
            "--train", json.dumps(cfg["train"]), "--init-model", str(tiny_sft), "--ref-model", str(ref or tiny_sft),
            "--prompts", str(d / "prompts.jsonl"), "--samples", str(d / "samples.jsonl"),
@@ -70,16 +70,18 @@ def _assert_trained_alike(one, two):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm,micro", [("inpo", 1)])
-def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm, micro):
+@pytest.mark.parametrize("algorithm,micro,shared_prefix", [("inpo", 1, False), ("inpo", None, True)])
+def test_two_gloo_processes_match_one_process(round_data, tiny_sft, tmp_path, env, algorithm, micro, shared_prefix):
     """With micro=1 each process runs its 2 examples as 2 passes (gradient all-reduce only after the last).
     (DPO in one pass per process on 2 gloo processes is the fsdp.yaml case below: on CPU that config
-    runs as this same data parallel.)"""
+    runs as this same data parallel.) With train.shared_prefix both runs use its rows, the 2-process run its
+    per-process frozen log-probs gathered by example."""
     env = {**env, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_DISABLE_RICH": "1"}
-    one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm)
+    one = _train([str(BIN / "gamealign")], round_data, tiny_sft, tmp_path / "one", env, algorithm,
+                 shared_prefix=shared_prefix)
     two = _train([str(BIN / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                   "--main_process_port", str(free_port()), "-m", "gamealign"],
-                 round_data, tiny_sft, tmp_path / "two", env, algorithm, micro)
+                 round_data, tiny_sft, tmp_path / "two", env, algorithm, micro, shared_prefix=shared_prefix)
     w1 = one[1]
     moved = max((w1[k] - load_file(Path(str(tiny_sft)) / "model.safetensors")[k]).abs().max().item()
                 for k in w1 if k in load_file(Path(str(tiny_sft)) / "model.safetensors"))
