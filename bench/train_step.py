@@ -87,17 +87,14 @@ def pair_rows(pairs, prefix, device):
     """(rows, split) of these pairs: `Rows` as ours feeds the model and split(log-probs) → (chosen, rejected).
     Padded: the chosen sequences' rows then the rejected ones', all full length, so no attention mask;
     prefix: one row per pair, [prompt | chosen | rejected] with the block mask of train.shared_prefix."""
-    from gamealign.logprobs import Rows, response_positions, shared_prefix_rows
+    from gamealign.logprobs import padded_rows, shared_prefix_rows
 
     n = len(pairs)
     if prefix:
         rows = shared_prefix_rows([[(p + c, len(p)), (p + r, len(p))] for p, c, r in pairs], 0, device)
         return rows, lambda lp: (lp[0::2], lp[1::2])
-    ids = torch.tensor([p + c for p, c, _ in pairs] + [p + r for p, _, r in pairs], device=device)
-    resp = torch.zeros_like(ids, dtype=torch.bool)
-    for i, (p, _, _) in enumerate(pairs + pairs):
-        resp[i, len(p):] = True
-    return Rows(ids, None, None, *response_positions(resp), 2 * n), lambda lp: (lp[:n], lp[n:])
+    rows = padded_rows([(p + c, len(p)) for p, c, _ in pairs] + [(p + r, len(p)) for p, _, r in pairs], 0, device)
+    return rows._replace(attention_mask=None), lambda lp: (lp[:n], lp[n:])
 
 
 def bench_ours(model, pairs, steps, warmup, device, chunk=4096, checkpointing=False, micro=None, compiled=False,

@@ -294,19 +294,17 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = list(range(rank, len(encoded), world))
     n_resp = len(encoded[0]) if encoded else 0
-    # the unit a pass is made of: a sequence (padded rows) or a whole example (shared-prefix rows)
-    units = [[encoded[e]] for e in mine] if shared_prefix else [[[seq]] for e in mine for seq in encoded[e]]
-    order = sorted(range(len(units)), key=lambda i: sum(len(ids) for ex in units[i] for ids, _ in ex))
-    per_pass = max(1, batch_size // max(1, n_resp)) if shared_prefix else batch_size
+    # the unit sorted and batched: a whole example (shared-prefix rows) or one sequence as an example of its own
+    # (padded rows); unit i's log-probs are out's `size` entries from i * size
+    units = [encoded[e] for e in mine] if shared_prefix else [[seq] for e in mine for seq in encoded[e]]
+    size = n_resp if shared_prefix else 1
+    order = sorted(range(len(units)), key=lambda i: sum(len(ids) for ids, _ in units[i]))
+    per_pass = max(1, batch_size // max(1, size))
     out = torch.zeros(len(mine) * n_resp, dtype=torch.float32)
     for s in tqdm(range(0, len(order), per_pass), desc=desc, unit="batch", disable=rank != 0):
         idx = order[s:s + per_pass]
-        rows = example_rows([ex for i in idx for ex in units[i]], pad_id, model.device, shared_prefix)
-        lp = rows_logprobs(model, rows, chunk, fused=fused).float().cpu()
-        if shared_prefix:
-            out.view(len(mine), n_resp)[idx] = lp.view(len(idx), n_resp)
-        else:
-            out[idx] = lp
+        rows = example_rows([units[i] for i in idx], pad_id, model.device, shared_prefix)
+        out.view(-1, size)[idx] = rows_logprobs(model, rows, chunk, fused=fused).float().cpu().view(len(idx), size)
     out = out.view(len(mine), n_resp)
     if world == 1:
         return out
