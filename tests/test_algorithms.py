@@ -203,3 +203,30 @@ def test_wind_verdict_labels_are_the_annotators_majority_and_equal_soft_ones_for
     as_verdict = [(ex.responses, ex.fields["label"]) for ex in verdict.build_examples([binary], random.Random(4))]
     as_soft = [(ex.responses, ex.fields["label"]) for ex in soft.build_examples([binary], random.Random(4))]
     assert as_verdict == as_soft
+
+
+def test_wind_skipping_ties_drops_exactly_the_tied_pairs_and_keeps_the_other_labels():
+    """`ties: skip`: a disjoint pair the annotator ties (P = ½) is not an example; every other pair is the one `keep`
+    builds, with the same label from the same random draw (so the two variants' kept pairs are paired), under each
+    label reading; the judge still reads both planned pairs."""
+    # y0 ≻ y1 and y2 ≻ y3 at ⅔, every cross pair tied: whichever disjoint pairs the plan draws, some may tie
+    P = np.full((4, 4), 0.5)
+    P[0, 1], P[1, 0], P[2, 3], P[3, 2] = 2 / 3, 1 / 3, 2 / 3, 1 / 3
+    sizes = set()
+    for label in ("sample", "soft", "verdict"):
+        for seed in range(6):
+            keep_g, skip_g = _group(P), _group(P)
+            keep_g.plan_seed = skip_g.plan_seed = seed   # the same pairing, a different one per seed
+            r_keep, r_skip = random.Random(seed), random.Random(seed)
+            kept = get_algorithm("wind", {"label": label}).build_examples([keep_g], r_keep)
+            skipped = get_algorithm("wind", {"label": label, "ties": "skip"}).build_examples([skip_g], r_skip)
+            decisive = [ex for ex in kept if not np.isclose(
+                P[int(ex.responses[0][1:]), int(ex.responses[1][1:])], 0.5)]
+            assert [(ex.responses, ex.fields) for ex in skipped] == [(ex.responses, ex.fields) for ex in decisive]
+            assert r_keep.random() == r_skip.random()           # the tied pairs' draws were taken too
+            assert skip_g.comparisons_read() == keep_g.comparisons_read() == 2
+            sizes.add((len(kept), len(skipped)))
+    assert {(2, 0), (2, 2)} <= sizes    # both pairings drawn: the two ties dropped, and two decisive pairs kept
+    tied = _group(np.full((4, 4), 0.5))
+    assert get_algorithm("wind", {"ties": "skip"}).build_examples([tied], random.Random(0)) == []
+    assert len(get_algorithm("wind", {}).build_examples([tied], random.Random(0))) == 2

@@ -26,6 +26,12 @@ so with c = η/2 the population minimiser is exactly
 whose fixed point is π* ∝ π_ref exp(P(y ≻ π*)/β). The K samples of a prompt are split into ⌊K/2⌋
 disjoint pairs (comparison plan "disjoint": the annotation job judges only those), so every sample is
 used in exactly one comparison.
+
+`ties: skip` trains only on the pairs the annotator does not tie (P(y ≻ y') ≠ ½): every pair is still judged (the
+same judge calls), but a tied one is dropped instead of pushed ±η/2 at random (`sample`) or held level (`soft`,
+`verdict`). That changes the objective, not just its noise: the population minimiser is the regression above over
+the decisive pairs only, so the tabular identity holds for a judge without ties (a 0/1 judge: the same update as
+`keep`) and not for the panel. `keep` (the default) is DESIGN.md's reading.
 """
 
 from __future__ import annotations
@@ -54,12 +60,15 @@ class WIND(Algorithm):
 
     def build_examples(self, groups, rng):
         label = self.hparams.get("label", "sample")
+        skip_ties = self.hparams.get("ties", "keep") == "skip"
         out = []
         for g in groups:
             for a, b in disjoint_pairs(g):
                 p = g.pref(a, b)
                 # drawn under either label, so a 0/1 judge (the game track) gives bit-identical runs with both
                 a_wins = rng.random() < p   # one Bernoulli label per comparison
+                if skip_ties and np.isclose(p, 0.5):   # drawn first, so the kept pairs' labels are keep's
+                    continue
                 if label == "soft":   # the pair as planned, its label the annotator's probability
                     out.append(Example(g.prompt_id, [g.responses[a], g.responses[b]], {"label": float(p)}))
                 elif label == "verdict":   # the pair as planned, its label P's side of ½ (a tie: ½)
