@@ -128,17 +128,18 @@ def shared_prefix_rows(examples: list[list[tuple[list[int], int]]], pad_id: int,
             input_ids[e, at:at + tail] = torch.tensor(ids[shared:], dtype=torch.long)
             position_ids[e, at:at + tail] = torch.arange(shared, len(ids))
             segment[e, at:at + tail] = j
-            where = lambda t: t if t < shared else at + t - shared  # noqa: E731 — token t of sequence j in the row
-            for t in range(max(n_prompt, 1), len(ids)):
-                pred.append(e * width + where(t - 1))
-                tgt.append(e * width + where(t))
-                seq.append(e * n + j)
+            lo = max(n_prompt, 1)
+            t = torch.arange(lo, max(lo, len(ids)))   # sequence j's response tokens, by their index in ids
+            where = lambda t: e * width + torch.where(t < shared, t, at + t - shared)  # noqa: E731 — in the flat rows
+            pred.append(where(t - 1))
+            tgt.append(where(t))
+            seq.append(torch.full_like(t, e * n + j))
             at += tail
         segment[e, at:] = torch.arange(n, n + width - at)  # each pad token its own segment: it sees itself only
     segment = segment.to(device)  # the [E, 1, W, W] mask is built where it is used
     causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
     sees = (segment[:, None, :] == -1) | (segment[:, :, None] == segment[:, None, :])  # [E, query, key]
-    as_t = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
+    as_t = lambda xs: torch.cat(xs).to(device)  # noqa: E731
     return Rows(input_ids.to(device), (causal & sees)[:, None], position_ids.to(device), as_t(pred), as_t(tgt),
                 as_t(seq), len(examples) * n)
 
