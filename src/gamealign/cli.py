@@ -200,10 +200,22 @@ def cmd_judge_eval(a):
 
 
 def cmd_ifeval(a):
-    from .evaluation.ifeval import score_ifeval
+    from .evaluation.ifeval import run_lm_eval_ifeval, score_ifeval
 
-    res = score_ifeval(prompts_path=a.prompts, generations_path=a.generations, out_json=a.out, out_items=a.items,
-                       ci_level=a.ci_level, seed=a.seed, model_id=a.model_id)
+    if a.source == "lm_eval":
+        missing = [f"--{k.replace('_', '-')}" for k in ("model", "params", "raw", "max_new_tokens") if getattr(a, k) is None]
+        if missing:
+            raise SystemExit(f"gamealign ifeval --source lm_eval needs {', '.join(missing)}")
+        _threads(a.threads)
+        res = run_lm_eval_ifeval(model_path=a.model, params=a.params, prompts_path=a.prompts, out_json=a.out,
+                                 out_items=a.items, out_raw=a.raw, max_new_tokens=a.max_new_tokens,
+                                 batch_size=a.batch_size, ci_level=a.ci_level, seed=a.seed, model_id=a.model_id,
+                                 system_prompt=a.system_prompt)
+    else:
+        if a.generations is None:
+            raise SystemExit("gamealign ifeval needs --generations (the model's answers) with --source builtin")
+        res = score_ifeval(prompts_path=a.prompts, generations_path=a.generations, out_json=a.out, out_items=a.items,
+                           ci_level=a.ci_level, seed=a.seed, model_id=a.model_id)
     print(json.dumps({k: res[k] for k in ("model_id", "prompt_level", "instruction_level", "n_prompts")}))
 
 
@@ -416,7 +428,7 @@ def _round_commands(sub) -> None:
 
 def _evaluation_commands(sub) -> None:
     """Benchmarks: generation is `sample --greedy`; these score it."""
-    from .config import schema_default
+    from .config import schema_choices, schema_default
     from .evaluation.registry import scored_against_reference
 
     s = sub.add_parser("judge-eval", help="held-out win rate of a model's responses against the baseline's")
@@ -436,9 +448,18 @@ def _evaluation_commands(sub) -> None:
 
     s = sub.add_parser("ifeval", help="IFEval-style instruction following: constraints met by a model's answers")
     s.add_argument("--prompts", required=True, help="prompts carrying meta.constraints (the held-out set)")
-    s.add_argument("--generations", required=True, help="the model's greedy answers to them")
+    s.add_argument("--generations", help="the model's greedy answers to them (source builtin)")
     s.add_argument("--out", required=True)
     s.add_argument("--items", required=True, help="per-prompt results (each constraint met or not)")
+    s.add_argument("--source", choices=schema_choices("evaluation.ifeval.source"), default="builtin",
+                   help="builtin: our checkers on --generations; lm_eval: lm-evaluation-harness's ifeval task on --model")
+    s.add_argument("--model", help="source lm_eval: a saved HF model folder")
+    s.add_argument("--params", type=_json, help="source lm_eval: the config's evaluation.ifeval section")
+    s.add_argument("--raw", help="source lm_eval: lm-eval's results and resolved task config (JSON)")
+    s.add_argument("--max-new-tokens", type=int, help="source lm_eval: evaluation.max_new_tokens (the default length)")
+    s.add_argument("--batch-size", type=int, default=schema_default("evaluation.batch_size"))
+    s.add_argument("--system-prompt", help="source lm_eval: model.system_prompt (lm-eval's system instruction)")
+    s.add_argument("--threads", type=int)
     s.add_argument("--ci-level", type=float, default=schema_default("evaluation.ci_level"))
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--model-id", default="")

@@ -346,9 +346,15 @@ def _ifeval_section(table: pd.DataFrame, first: dict) -> list[str]:
         + f" ({first['ci_level']:.0%}, 2000 resamples; instruction level as a ratio). A CI that excludes 0 is a "
         "change in constraint following that this prompt sample resolves.", "",
         md_table(table[table.algorithm != "sft"][deltas]), ""] if paired else []
+    if first.get("source", "builtin") == "lm_eval":
+        how = (f"Verifiable instructions answered by each model through lm-evaluation-harness's `ifeval` task (greedy, "
+               f"the model's chat template, at most {first['max_gen_toks']} tokens) and checked with its checkers "
+               f"({first['checkers']}, lm-eval {first['lm_eval_version']}), {first['mode']} mode")
+    else:
+        how = (f"The held-out prompts' verifiable constraints checked on each model's greedy answers with the "
+               f"project's checkers (`{first['checkers']}`), {first['mode']} mode")
     return ["## IFEval-style instruction following (no judge)", "",
-            f"The held-out prompts' verifiable constraints checked on each model's greedy answers with the "
-            f"project's checkers (`{first['checkers']}`), {first['mode']} mode: `prompt_level` = share of prompts "
+            how + ": `prompt_level` = share of prompts "
             f"with every constraint met, `instruction_level` = share of all constraints met. Data: `{first['data']}` "
             f"({first['n_prompts']} prompts, {first['n_instructions']} constraints). CI: {first['ci_level']:.0%} "
             + ("crossed bootstrap over seeds and prompts (2000 resamples)." if several else first["ci_method"] + ".")

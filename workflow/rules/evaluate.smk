@@ -175,26 +175,60 @@ rule eval_score:
         "--cache {params.cache} --seed {params.seed} --model-id {wildcards.model_id} > {log} 2>&1"
 
 
-rule eval_ifeval:
-    input:
-        gens=f"{R}/eval/{{model_id}}/heldout_generations.jsonl",
-        prompts=f"{R}/prompts/eval_heldout.jsonl",
-    output:
-        score=f"{R}/eval/{{model_id}}/ifeval.json",
-        per_prompt=f"{R}/eval/{{model_id}}/ifeval_items.jsonl",
-    params:
-        ci=config["evaluation"]["ci_level"],
-        seed=derive_seed(SEED, "eval_ifeval"),
-    resources:
-        mem_mb=500,
-    benchmark:
-        f"{R}/benchmarks/eval_ifeval/{{model_id}}.tsv"
-    log:
-        f"{R}/logs/eval/{{model_id}}_ifeval.log",
-    shell:
-        "gamealign ifeval --prompts {input.prompts} --generations {input.gens} --out {output.score} "
-        "--items {output.per_prompt} --ci-level {params.ci} --seed {params.seed} --model-id {wildcards.model_id} "
-        "> {log} 2>&1"
+if config["evaluation"]["ifeval"]["source"] == "builtin":
+
+    rule eval_ifeval:
+        input:
+            gens=f"{R}/eval/{{model_id}}/heldout_generations.jsonl",
+            prompts=f"{R}/prompts/eval_heldout.jsonl",
+        output:
+            score=f"{R}/eval/{{model_id}}/ifeval.json",
+            per_prompt=f"{R}/eval/{{model_id}}/ifeval_items.jsonl",
+        params:
+            ci=config["evaluation"]["ci_level"],
+            seed=derive_seed(SEED, "eval_ifeval"),
+        resources:
+            mem_mb=500,
+        benchmark:
+            f"{R}/benchmarks/eval_ifeval/{{model_id}}.tsv"
+        log:
+            f"{R}/logs/eval/{{model_id}}_ifeval.log",
+        shell:
+            "gamealign ifeval --prompts {input.prompts} --generations {input.gens} --out {output.score} "
+            "--items {output.per_prompt} --ci-level {params.ci} --seed {params.seed} --model-id {wildcards.model_id} "
+            "> {log} 2>&1"
+
+else:
+
+    # lm-evaluation-harness's own ifeval task: it answers with the model itself (not eval_generate's answers)
+    rule eval_ifeval:
+        input:
+            model=lambda w: model_for_id(w.model_id),
+            prompts=f"{R}/prompts/eval_heldout.jsonl",
+        output:
+            score=f"{R}/eval/{{model_id}}/ifeval.json",
+            per_prompt=f"{R}/eval/{{model_id}}/ifeval_items.jsonl",
+            raw=f"{R}/eval/{{model_id}}/ifeval_lmeval.json",
+        params:
+            ifeval=jq(config["evaluation"]["ifeval"]),
+            max_new_tokens=config["evaluation"]["max_new_tokens"],
+            batch_size=config["evaluation"]["batch_size"],
+            system=sys_prompt_arg(),
+            ci=config["evaluation"]["ci_level"],
+            seed=derive_seed(SEED, "eval_ifeval"),
+        threads: THREADS
+        resources:
+            mem_mb=6000,
+            gpu=GPUS,
+        benchmark:
+            f"{R}/benchmarks/eval_ifeval/{{model_id}}.tsv"
+        log:
+            f"{R}/logs/eval/{{model_id}}_ifeval.log",
+        shell:
+            "gamealign ifeval --source lm_eval --model {input.model} --params {params.ifeval:q} "
+            "--prompts {input.prompts} --max-new-tokens {params.max_new_tokens} --batch-size {params.batch_size} "
+            "--out {output.score} --items {output.per_prompt} --raw {output.raw} --ci-level {params.ci} "
+            "--seed {params.seed} --model-id {wildcards.model_id} --threads {threads} {params.system} > {log} 2>&1"
 
 
 rule eval_leaderboard:
