@@ -325,3 +325,28 @@ def test_train_step_bench_runs_the_shared_prefix_layout_and_counts_the_same_pair
     # each pair once as [16-token prompt | 16 chosen | 16 rejected], in one pass or two of 2 pairs
     assert res["ours-prefix"]["model_tokens_per_step"] == res["ours-prefix-mb2"]["model_tokens_per_step"] == 4 * 48
     assert all(r["tokens_per_s"] > 0 for r in res.values())
+
+
+def test_ifeval_checkers_compares_ours_with_googles_verdicts_on_the_same_texts_by_hand(tmp_path, env):
+    """bench/ifeval_checkers.py: per constraint type, agreement of our checker with the items' (Google's) verdicts on
+    the items' own texts, and both prompt-level accuracies. Two prompts: "Two cats sleep." with include 'cat' (ours
+    no, Google yes: a substring) and max_words 5 (both yes); "- a\n- b" with bullets 2 (both yes)."""
+    from gamealign.io import write_jsonl
+
+    prompts = [{"id": "a", "messages": [{"role": "user", "content": "x"}],
+                "meta": {"constraints": [{"type": "include", "word": "cat"}, {"type": "max_words", "n": 5}]}},
+               {"id": "b", "messages": [{"role": "user", "content": "y"}], "meta": {"constraints": [{"type": "bullets", "n": 2}]}}]
+    items = [{"prompt_id": "a", "text": "Two cats sleep.", "all_met": True,
+              "constraints": [{"instruction_id": "keywords:existence", "met": True},
+                              {"instruction_id": "length_constraints:number_words", "met": True}]},
+             {"prompt_id": "b", "text": "- a\n- b", "all_met": True,
+              "constraints": [{"instruction_id": "detectable_format:number_bullet_lists", "met": True}]}]
+    write_jsonl(tmp_path / "p.jsonl", prompts)
+    write_jsonl(tmp_path / "i.jsonl", items)
+    run([sys.executable, str(REPO / "bench/ifeval_checkers.py"), "--prompts", "p.jsonl", "--items", "i.jsonl",
+         "--out", "o.json"], tmp_path, env)
+    res = json.loads((tmp_path / "o.json").read_text())
+    assert res["instructions"] == 3 and res["instruction_agreement"] == pytest.approx(2 / 3, abs=1e-4)
+    assert res["prompt_level_ours"] == 0.5 and res["prompt_level_google"] == 1.0 and res["prompt_agreement"] == 0.5
+    assert res["per_type"]["include"]["agreement"] == 0.0 and res["per_type"]["include"]["examples"][0]["google"] is True
+    assert res["per_type"]["bullets"]["agreement"] == 1.0 and res["per_type"]["max_words"]["ours_met"] == 1
