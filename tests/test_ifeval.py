@@ -15,6 +15,8 @@ CASES = [  # (constraint, a response that meets it, one that does not)
     ({"type": "bullets", "n": 2}, "- one\n- two", "- one\n- two\n- three"),
     ({"type": "include", "word": "river"}, "The river is wide.", "The stream is wide."),
     ({"type": "exclude", "word": "river"}, "The stream is wide.", "The River is wide."),
+    ({"type": "include", "word": "river"}, "The word 'river' is here.", "The word 'stream' is here."),
+    ({"type": "exclude", "word": "river"}, "Don't use 'rivers'.", "Don't say 'river'."),
     ({"type": "json"}, '{"answer": "yes"}', 'answer: yes'),
     ({"type": "title"}, "<<Maps>>\nMaps show places.", "Maps show places."),
     ({"type": "lowercase"}, "all lowercase here.", "Not all lowercase."),

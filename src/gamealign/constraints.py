@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import re
 
-_WORD = re.compile(r"[A-Za-z0-9']+")
+# a word: letters and digits, with apostrophes only inside it ("don't", "Earth's" are one word each), so a word
+# written in single quotes — "Include the word 'river'." answered "The word 'river' ..." — is the word itself
+# (until 2026-12-07 the quotes stuck to it: bench/ifeval_checkers.py found it against Google's IFEval checkers)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*")
 _SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
 
 
