@@ -22,6 +22,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from .io import atomic_path
+
 SOURCE = "llama-index-core==0.14.25"
 PREFIX = "llama_index/core/_static/nltk_cache/tokenizers/punkt_tab/"
 # sha256 of nltk's punkt_tab English files as that wheel carries them (recorded 2026-12-07)
@@ -74,11 +76,8 @@ def extract(wheel: Path, root: Path) -> Path:
             data[name] = blob
     base = Path(root) / "tokenizers" / "punkt_tab"
     for name, blob in data.items():
-        path = base / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
+        with atomic_path(base / name) as tmp:   # a reader never sees a half-written file
+            tmp.write_bytes(blob)
     return base / "english"
 
 

@@ -24,7 +24,6 @@ The checkers need nltk's punkt_tab data, which `make install` places in the virt
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -159,31 +158,22 @@ def run_lm_eval_ifeval(*, model_path, params: dict, prompts_path, out_json, out_
     """lm-evaluation-harness's `ifeval` task on one model (`source: lm_eval`): its answers and checkers, our CIs.
     Writes the same score and items files as `score_ifeval` (items keyed by our prompt id for `data: heldout`, by
     IFEval's key otherwise; each instruction met or not, strict), plus lm-eval's raw results (`out_raw`)."""
-    import torch
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     from .. import nltk_data
     from ..provenance import package_version
-    from .leaderboard import _jsonable
+    from .leaderboard import _jsonable, hf_lm
 
     if not nltk_data.installed():
         raise FileNotFoundError("lm-eval's ifeval checkers need nltk's punkt_tab data, which is not installed: run "
                                 "`python -m gamealign.nltk_data` (make install does)")
     data = params.get("data") or "heldout"
-    if data != "hub":
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not (Path(model_path) / "config.json").is_file():
-        raise FileNotFoundError(f"{model_path}: no config.json (not a saved model folder)")
     max_gen_toks = params.get("max_gen_toks") or max_new_tokens
     from langdetect import DetectorFactory
 
     DetectorFactory.seed = seed   # the english_lowercase checker's language guess is random unless seeded
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    lm = HFLM(pretrained=str(model_path), dtype="bfloat16" if device == "cuda" else "float32", device=device,
-              batch_size=batch_size)
+    lm = hf_lm(model_path, batch_size, offline=data != "hub")
     with tempfile.TemporaryDirectory(prefix="gamealign-ifeval-") as tmp:
         if data == "heldout":
             data_file = Path(tmp) / "ifeval_heldout.jsonl"

@@ -151,25 +151,32 @@ def _jsonable(obj):
         return repr(obj)
 
 
-def run_leaderboard(*, model_path: str, params: dict, out_json: str, out_samples: str, out_raw: str,
-                    seed: int = 0, model_id: str = "") -> dict:
-    """Evaluate one model on the configured tasks; write the score, lm-eval's raw output and per-item samples."""
+def hf_lm(model_path, batch_size: int, *, offline: bool):
+    """lm-eval's HF backend on one saved model, as every lm-eval path of the study loads it: bf16 on a GPU, fp32 on
+    CPU (bf16 is ~100x slower there), the hub switched off when the data is local (`offline`)."""
     import torch
-    from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
 
-    from ..io import atomic_path, write_json
-    from ..provenance import package_version
-
-    if params["source"] == "local":
+    if offline:
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not (Path(model_path) / "config.json").is_file():
         raise FileNotFoundError(f"{model_path}: no config.json (not a saved model folder)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    lm = HFLM(pretrained=model_path, dtype="bfloat16" if device == "cuda" else "float32", device=device,
-              batch_size=params["batch_size"])
+    return HFLM(pretrained=str(model_path), dtype="bfloat16" if device == "cuda" else "float32", device=device,
+                batch_size=batch_size)
+
+
+def run_leaderboard(*, model_path: str, params: dict, out_json: str, out_samples: str, out_raw: str,
+                    seed: int = 0, model_id: str = "") -> dict:
+    """Evaluate one model on the configured tasks; write the score, lm-eval's raw output and per-item samples."""
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from ..io import atomic_path, write_json
+    from ..provenance import package_version
+
+    lm = hf_lm(model_path, params["batch_size"], offline=params["source"] == "local")
     tasks, raw, samples = {}, {}, []
     with tempfile.TemporaryDirectory(prefix="gamealign-lmeval-") as tmp:
         names = write_task_yamls(tmp, params)
