@@ -350,3 +350,22 @@ def test_ifeval_checkers_compares_ours_with_googles_verdicts_on_the_same_texts_b
     assert res["prompt_level_ours"] == 0.5 and res["prompt_level_google"] == 1.0 and res["prompt_agreement"] == 0.5
     assert res["per_type"]["include"]["agreement"] == 0.0 and res["per_type"]["include"]["examples"][0]["google"] is True
     assert res["per_type"]["bullets"]["agreement"] == 1.0 and res["per_type"]["max_words"]["ours_met"] == 1
+
+
+def test_eval_batch_times_greedy_generation_per_batch_size_and_compares_the_answers(tmp_path, tiny_sft, env):
+    """bench/eval_batch.py: one run per batch size over the same prompts; the first batch size's answers compared
+    with each other's (greedy: a speed setting must not change them), the fastest named."""
+    pytest.importorskip("ctranslate2")
+    from gamealign.io import write_jsonl
+    from gamealign.prompts import builtin_prompts
+
+    write_jsonl(tmp_path / "p.jsonl", builtin_prompts(6, seed=1))
+    run([sys.executable, str(REPO / "bench/eval_batch.py"), "--model", str(tiny_sft), "--prompts", "p.jsonl",
+         "--batch-sizes", "4", "2", "--max-new-tokens", "8", "--threads", "1", "--out", "r.json"], cwd=tmp_path, env=env)
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert [r["batch_size"] for r in res["runs"]] == [4, 2]
+    assert all(r["n_prompts"] == 6 and r["new_tokens"] > 0 for r in res["runs"])
+    assert res["runs"][0]["same_answers_as_first"] == 6
+    assert 0 <= res["runs"][1]["same_answers_as_first"] <= 6
+    assert res["fastest_batch_size"] in (4, 2)
+    assert max(r["speed_vs_best"] for r in res["runs"]) == 1.0
