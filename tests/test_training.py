@@ -379,3 +379,133 @@ def test_a_malformed_preference_row_is_refused_naming_file_and_row(tmp_path, bad
     path.write_text(UF.read_text().splitlines()[0] + "\n\n" + json.dumps(bad) + "\n")
     with pytest.raises(DataError, match=rf"{path}:3: .*{message}"):
         read_rows({"source": "file", "path": str(path)})
+
+
+def _trunk_round(data, name, init, ref, out, cache_trunk, seed=4, shared_prefix=False):
+    """One round of `name` with the top block of the tiny model's two trained (train.trainable_layers 1), the
+    trunk cache on or off: (metric rows, manifest, model)."""
+    from gamealign.models import load_model
+
+    d, groups = data
+    selfplay = [Group(g.prompt_id, [f"self-play {i}" for i in range(3)]) for g in groups]
+    cfg = validate_config({"algorithms": {name: {}}, "train": {
+        "cache_trunk": cache_trunk, "shared_prefix": shared_prefix, "trainable_layers": 1, "lr": 1e-3, "max_length": 96, "checkpoint_every": 0,
+        "batch_size": 3, "epochs": 2}}, check_paths=False)
+    train_round(algorithm=name, hparams=cfg["algorithms"][name], train_cfg=cfg["train"], init_model=str(init),
+                ref_model=str(ref), prompts_path=str(d / "prompts.jsonl"), groups=groups, selfplay_groups=selfplay,
+                out_dir=str(out), seed=seed)
+    return ([json.loads(x) for x in (out / "train_metrics.jsonl").read_text().splitlines()],
+            json.loads((out / "manifest.json").read_text()), load_model(out)[0])
+
+
+def _assert_same_round(a, b):
+    (rows_a, man_a, model_a), (rows_b, man_b, model_b) = a, b
+    assert len(rows_a) == len(rows_b) >= 2
+    for x, y in zip(rows_a, rows_b):
+        assert x.keys() == y.keys()
+        for key in x:
+            assert y[key] == pytest.approx(x[key], rel=1e-4, abs=1e-5), key
+    assert_same_weights(model_a, model_b)
+
+
+@pytest.mark.parametrize("name,shared_prefix", [("dpo", False), ("wind", False), ("bon_distill", False),
+                                                ("wind", True), ("spac", True)])
+def test_the_trunk_cache_trains_like_the_full_forward_in_both_rounds(name, shared_prefix, data, tiny_sft, tmp_path,
+                                                                    monkeypatch):
+    """train.cache_trunk: the frozen trunk's outputs computed once (in π_t's pass; by a pass of its own for BoN,
+    which reads no frozen log-probs) give the same steps as the full forward — losses, metrics (which hold the
+    frozen log-probs' margins), gradient norms, weights. Round 2 starts from round 1's policy with π_ref the SFT
+    model, whose trunk is the same: WIND's π_ref pass then runs only the top block on π_t's captured outputs, and
+    DPO's π_ref pass (its only one) captures them. With train.shared_prefix the cache holds one row per example."""
+    from gamealign.models import load_model
+
+    first = {c: _trunk_round(data, name, tiny_sft, tiny_sft, tmp_path / f"r1-{c}", c, shared_prefix=shared_prefix)
+             for c in (False, True)}
+    _assert_same_round(first[False], first[True])
+    assert [first[c][1]["kernels"]["trunk_cache"] for c in (False, True)] == [False, True]
+    init = tmp_path / "r1-False"
+    calls = {}   # forwards of each decoder block, per setting
+    layer_cls = type(load_model(tiny_sft)[0].model.layers[0])
+    forward = layer_cls.forward
+
+    def counted(self, *args, **kwargs):
+        calls[setting][self.self_attn.layer_idx] = calls[setting].get(self.self_attn.layer_idx, 0) + 1
+        return forward(self, *args, **kwargs)
+
+    second = {}
+    monkeypatch.setattr(layer_cls, "forward", counted)
+    for setting in (False, True):
+        calls[setting] = {}
+        second[setting] = _trunk_round(data, name, init, tiny_sft, tmp_path / f"r2-{setting}", setting, seed=5,
+                                       shared_prefix=shared_prefix)
+    _assert_same_round(second[False], second[True])
+    assert second[True][1]["kernels"]["trunk_cache"] is True
+    # with the cache the lower block ran in the capturing pass only, the top one in every pass and step as without
+    # it (+ once for the check on the first batch, + BoN's capturing pass)
+    assert 1 <= calls[True][0] < calls[False][0] == calls[False][1] < calls[True][1]
+
+
+def test_the_trunk_cache_runs_a_reference_with_another_trunk_in_full(data, tiny_sft, tmp_path):
+    """A π_ref whose lower block differs from π_t's cannot use π_t's trunk outputs: its pass runs the whole model
+    (DPO then captures from a pass of π_t of its own), and the round equals the full forward's."""
+    import torch
+
+    from gamealign.models import load_model
+    from gamealign.logprobs import TrunkCache
+
+    model, tok = load_model(tiny_sft)
+    with torch.no_grad():
+        model.model.layers[0].mlp.down_proj.weight.mul_(1.5)
+    other = tmp_path / "other-ref"
+    model.save_pretrained(other)
+    tok.save_pretrained(other)
+    assert not TrunkCache.same_trunk(model, load_model(tiny_sft)[0], 1)
+    assert TrunkCache.same_trunk(model, load_model(other)[0], 1)
+    runs = [_trunk_round(data, "dpo", tiny_sft, other, tmp_path / f"dpo-{c}", c) for c in (False, True)]
+    _assert_same_round(*runs)
+    assert runs[1][1]["kernels"]["trunk_cache"] is True
+
+
+def test_the_trunk_cache_says_where_it_cannot_apply(data, tiny_sft, tmp_path):
+    """auto: off without train.trainable_layers (nothing is frozen); true: an error that names the reason. A
+    top-block forward that does not reproduce the full one (here: a wrong trunk) is refused by name."""
+    import torch
+
+    from gamealign.logprobs import padded_rows, rows_logprobs
+    from gamealign.models import load_model
+    from gamealign.training import TrunkMismatch, _check_trunk
+
+    d, groups = data
+    for setting in ("auto", True):
+        cfg = validate_config({"train": {"cache_trunk": setting, "batch_size": 2, "max_length": 96, "lr": 1e-3,
+                                         "checkpoint_every": 0}}, check_paths=False)
+        kwargs = dict(algorithm="dpo", hparams={"beta": 0.1}, train_cfg=cfg["train"], init_model=str(tiny_sft),
+                      ref_model=str(tiny_sft), prompts_path=str(d / "prompts.jsonl"), groups=groups,
+                      out_dir=str(tmp_path / f"m-{setting}"), seed=0)
+        if setting is True:
+            with pytest.raises(ValueError, match="train.cache_trunk is true, but train.trainable_layers is not set"):
+                train_round(**kwargs)
+        else:
+            assert train_round(**kwargs)["kernels"]["trunk_cache"] is False
+    model, tok = load_model(tiny_sft)
+    rows = padded_rows([([1, 2, 3, 4, 5], 2), ([6, 7, 8], 1)], tok.pad_token_id)
+    with torch.no_grad():
+        full = rows_logprobs(model, rows)
+        wrong = (1, torch.randn(2, 5, model.config.hidden_size))
+        with pytest.raises(TrunkMismatch, match="do not reproduce the full forward's log-probs for model type 'llama'"):
+            _check_trunk(model, rows, wrong, full, 1024, False)
+
+
+def test_a_trunk_cache_that_does_not_reproduce_the_model_is_turned_off_or_refused(data, tiny_sft, tmp_path,
+                                                                                    monkeypatch):
+    """When the first batch's check fails, auto trains with the full forward (and says so); true stops."""
+    import gamealign.training as training
+
+    def mismatch(*args):
+        raise training.TrunkMismatch("train.cache_trunk: (a test's mismatch)")
+
+    monkeypatch.setattr(training, "_check_trunk", mismatch)
+    rows, man, _ = _trunk_round(data, "wind", tiny_sft, tiny_sft, tmp_path / "auto", "auto")
+    assert man["kernels"]["trunk_cache"] is False and len(rows) >= 2
+    with pytest.raises(training.TrunkMismatch, match="a test's mismatch"):
+        _trunk_round(data, "wind", tiny_sft, tiny_sft, tmp_path / "true", True)

@@ -144,14 +144,19 @@ def shared_prefix_rows(examples: list[list[tuple[list[int], int]]], pad_id: int,
                 as_t(seq), len(examples) * n)
 
 
-def rows_logprobs(model, rows: Rows, chunk: int = 1024, fused: bool = False) -> torch.Tensor:
+def rows_logprobs(model, rows: Rows, chunk: int = 1024, fused: bool = False,
+                  trunk: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
     """Sum of log π(y_t | x, y_<t) over each sequence's response tokens, one value per sequence ([n_seqs]).
 
     fused=True computes the per-token log-probs with liger-kernel's fused linear cross-entropy instead of
-    our chunked, checkpointed LM head (same values up to bf16 rounding; CUDA only)."""
+    our chunked, checkpointed LM head (same values up to bf16 rounding; CUDA only). `trunk` = (n_top, hidden):
+    the rows' input to the model's top n_top blocks, already computed (TrunkCache), so only those blocks run."""
     base = getattr(model, model.base_model_prefix)
-    hidden = base(input_ids=rows.input_ids, attention_mask=rows.attention_mask,
-                  position_ids=rows.position_ids).last_hidden_state
+    if trunk is None:
+        hidden = base(input_ids=rows.input_ids, attention_mask=rows.attention_mask,
+                      position_ids=rows.position_ids).last_hidden_state
+    else:
+        hidden = top_blocks(base, *trunk, rows.attention_mask, rows.position_ids)
     weight = model.get_output_embeddings().weight
     h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows.pred)
     tgt = rows.input_ids.reshape(-1).index_select(0, rows.tgt)
@@ -168,6 +173,83 @@ def rows_logprobs(model, rows: Rows, chunk: int = 1024, fused: bool = False) -> 
         token_lp = torch.cat(pieces) if pieces else h.new_zeros(0, dtype=torch.float32)
     out = torch.zeros(rows.n_seqs, dtype=torch.float32, device=rows.input_ids.device)
     return out.index_add(0, rows.seq, token_lp)
+
+
+def top_blocks(base, n_top: int, hidden: torch.Tensor, attention_mask, position_ids) -> torch.Tensor:
+    """The decoder `base`'s last hidden state computed from its top `n_top` blocks only, given their input
+    `hidden` [N, L, H]: its own forward with the lower blocks taken out of `base.layers` for the call and `hidden`
+    passed as the input embeddings — the causal mask, positions and final norm stay the model's. Llama-family
+    decoders use inputs_embeds as they are; a model that rescales them would not match, which
+    `TrunkCache.check` catches before training uses this."""
+    layers = base.layers
+    base.layers = torch.nn.ModuleList(list(layers)[-n_top:])
+    try:
+        return base(inputs_embeds=hidden, attention_mask=attention_mask, position_ids=position_ids,
+                    use_cache=False).last_hidden_state
+    finally:
+        base.layers = layers
+
+
+class TrunkCache:
+    """The frozen trunk's output for every training sequence (train.cache_trunk).
+
+    With train.trainable_layers = k, the embedding and the lower blocks are frozen and identical in π_θ, in π_t
+    (the previous round's policy, trained only on top) and in π_ref (the SFT model): their output for a sequence
+    is the same in every forward of a round. It is captured once — a forward pre-hook on the first trainable
+    block, during the frozen log-probs' pass — kept per sequence (unpadded, on the model's device), and each
+    later forward (the training steps; π_ref's log-probs when π_t's pass captured it) runs only the top k blocks
+    and the LM head on it. The same maths as the full forward; values differ at float-rounding level where the
+    rows' padding differs from the capturing pass's."""
+
+    def __init__(self, n_top: int):
+        self.n_top = n_top
+        # a row's index → its trunk output [width, H]: rows are sequences (example * n_responses + response) in the
+        # padded layout, examples with train.shared_prefix; stored with the capturing pass's padding, whose positions
+        # no real token attends to
+        self.hidden: dict[int, torch.Tensor] = {}
+
+    @staticmethod
+    def same_trunk(a, b, n_top: int) -> bool:
+        """Whether two models' embeddings and lower blocks (all but the top n_top) hold identical tensors."""
+        def trunk_tensors(model):
+            base = getattr(model, model.base_model_prefix)
+            yield from base.embed_tokens.state_dict().values()
+            for layer in list(base.layers)[:-n_top]:
+                yield from layer.state_dict().values()
+        return all(x.shape == y.shape and torch.equal(x, y.to(x.device))
+                   for x, y in zip(trunk_tensors(a), trunk_tensors(b), strict=True))
+
+    def capture(self, model, row_ids: list[int]):
+        """A context manager: during one forward of the rows `row_ids`, store each row's input to the first
+        trainable block."""
+        base = getattr(model, model.base_model_prefix)
+
+        def hook(_module, args, kwargs):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            for row, i in enumerate(row_ids):
+                self.hidden[i] = hidden[row].detach().clone()
+        return _Hooked(base.layers[len(base.layers) - self.n_top], hook)
+
+    def padded(self, row_ids: list[int], width: int) -> tuple[int, torch.Tensor]:
+        """(n_top, [len(row_ids), width, H]) for `rows_logprobs(trunk=…)`: the rows' trunk outputs cut or padded
+        with zeros to `width` — only padding lies beyond a row's own length, and no real token attends to it."""
+        first = self.hidden[row_ids[0]]
+        out = first.new_zeros(len(row_ids), width, first.shape[-1])
+        for row, i in enumerate(row_ids):
+            h = self.hidden[i][:width]
+            out[row, :h.shape[0]] = h
+        return self.n_top, out
+
+
+class _Hooked:
+    def __init__(self, module, hook):
+        self.module, self.hook = module, hook
+
+    def __enter__(self):
+        self.handle = self.module.register_forward_pre_hook(self.hook, with_kwargs=True)
+
+    def __exit__(self, *exc):
+        self.handle.remove()
 
 
 def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: int = 1024,
@@ -199,6 +281,6 @@ class PolicyLogprobs(torch.nn.Module):
         self.chunk = chunk
         self.fused = fused
 
-    def forward(self, input_ids, attention_mask, position_ids, pred, tgt, seq, n_seqs):
+    def forward(self, input_ids, attention_mask, position_ids, pred, tgt, seq, n_seqs, trunk=None):
         return rows_logprobs(self.model, Rows(input_ids, attention_mask, position_ids, pred, tgt, seq, n_seqs),
-                             self.chunk, fused=self.fused)
+                             self.chunk, fused=self.fused, trunk=trunk)

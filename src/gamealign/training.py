@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 
 from .algorithms import Group, get_algorithm
 from .io import DataError, atomic_path, read_jsonl
-from .logprobs import (PolicyLogprobs, check_shared_prefix_support, padded_rows, rows_logprobs, shared_prefix_rows,
-                       tokenize_pair)
+from .logprobs import (PolicyLogprobs, TrunkCache, check_shared_prefix_support, padded_rows, rows_logprobs,
+                       shared_prefix_rows, tokenize_pair)
 from .models import load_model
 from .sampling import chat_texts
 
@@ -281,14 +281,21 @@ def example_rows(encoded_examples, pad_id, device, shared_prefix: bool):
     return padded_rows([seq for ex in encoded_examples for seq in ex], pad_id, device)
 
 
+class TrunkMismatch(ValueError):
+    pass
+
+
 @torch.no_grad()
 def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator=None, fused=False,
-                    shared_prefix=False) -> torch.Tensor:
+                    shared_prefix=False, trunk: TrunkCache | None = None, trunk_mode: str | None = None) -> torch.Tensor:
     """[n_examples, n_responses] log-probs under `model` (eval mode, no grad), `batch_size` sequences a pass.
 
     The sequences go through in order of length (less padding); with `shared_prefix` whole examples do, in
     training's row layout, so that at step 0 the policy's log-probs equal these up to float noise. With
     several processes each computes the examples rank, rank + N, ... and the rows are all-gathered.
+    `trunk_mode` "capture" stores every row's trunk output in `trunk` (and checks, on the first batch, that the
+    top blocks alone give this pass's log-probs: TrunkMismatch if not); "use" runs only the top blocks on the
+    stored outputs. One process only, where a row is unit i: sequence e * n_responses + j, or example e.
     """
     model.eval()
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
@@ -304,7 +311,16 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator
     for s in tqdm(range(0, len(order), per_pass), desc=desc, unit="batch", disable=rank != 0):
         idx = order[s:s + per_pass]
         rows = example_rows([units[i] for i in idx], pad_id, model.device, shared_prefix)
-        out.view(-1, size)[idx] = rows_logprobs(model, rows, chunk, fused=fused).float().cpu().view(len(idx), size)
+        if trunk_mode == "capture":
+            with trunk.capture(model, idx):
+                lp = rows_logprobs(model, rows, chunk, fused=fused)
+            if s == 0:
+                _check_trunk(model, rows, trunk.padded(idx, rows.input_ids.shape[1]), lp, chunk, fused)
+        elif trunk_mode == "use":
+            lp = rows_logprobs(model, rows, chunk, fused=fused, trunk=trunk.padded(idx, rows.input_ids.shape[1]))
+        else:
+            lp = rows_logprobs(model, rows, chunk, fused=fused)
+        out.view(-1, size)[idx] = lp.float().cpu().view(len(idx), size)
     out = out.view(len(mine), n_resp)
     if world == 1:
         return out
@@ -315,6 +331,17 @@ def frozen_logprobs(model, encoded, pad_id, batch_size, chunk, desc, accelerator
     for e, row in gathered:
         full[e] = torch.tensor(row, dtype=torch.float32)
     return full
+
+
+def _check_trunk(model, rows, trunk, full: torch.Tensor, chunk, fused) -> None:
+    """The top blocks alone on the captured trunk outputs must give the full forward's log-probs of the same rows
+    (they do for llama-family decoders; a model that rescales inputs_embeds would not)."""
+    top = rows_logprobs(model, rows, chunk, fused=fused, trunk=trunk)
+    if not torch.allclose(top.float(), full.float(), rtol=1e-3, atol=1e-2):
+        diff = (top.float() - full.float()).abs().max().item()
+        raise TrunkMismatch(f"train.cache_trunk: the top {trunk[0]} blocks on the cached trunk outputs do not reproduce "
+                            f"the full forward's log-probs for model type {model.config.model_type!r} (max |diff| "
+                            f"{diff:.3g}); set train.cache_trunk: false")
 
 
 def lr_factor(step: int, total: int, warmup_steps: int, kind: str) -> float:
@@ -350,14 +377,20 @@ def batch_schedule(lengths: list[int], batch_size: int, rng: random.Random, grou
     return batches
 
 
-def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pad_id, device, shared_prefix=False):
+def _forward_loss(policy, algo, accelerator, seqs_by_example, frozen, fields, pad_id, device, shared_prefix=False,
+                  trunk: TrunkCache | None = None, example_ids: list[int] | None = None):
     """(mean loss, metrics, tokens) of one pass over a few examples: the policy's log-probs of every
     response, the frozen log-probs and label fields as the algorithm's batch tensors. `tokens` counts each
-    sequence's prompt and response tokens whatever the row layout, so the accounting does not depend on it."""
+    sequence's prompt and response tokens whatever the row layout, so the accounting does not depend on it.
+    With `trunk` (and the examples' indices) only the policy's top blocks run, on the cached trunk outputs."""
     n_resp = len(seqs_by_example[0])
     rows = example_rows(seqs_by_example, pad_id, device, shared_prefix)
+    top = None
+    if trunk is not None:   # the cache's rows: examples (shared_prefix) or their sequences
+        ids = example_ids if shared_prefix else [e * n_resp + j for e in example_ids for j in range(n_resp)]
+        top = trunk.padded(ids, rows.input_ids.shape[1])
     with accelerator.autocast():
-        logp = policy(*rows).float().view(len(seqs_by_example), n_resp)
+        logp = policy(*rows, trunk=top).float().view(len(seqs_by_example), n_resp)
     ntok = torch.bincount(rows.seq, minlength=rows.n_seqs).view(len(seqs_by_example), n_resp).float()
     batch = {"logp": logp, "ntok": ntok}
     for key, tensor in frozen.items():
@@ -508,15 +541,51 @@ class RoundRecipe:
         self.pad_id = self.tokenizer.pad_token_id
         self.fields = sorted({k for ex in self.examples for k in ex.fields})
 
+    def _setup_trunk_cache(self) -> None:
+        """train.cache_trunk: whether the frozen trunk's outputs are computed once (logprobs.TrunkCache). `auto`
+        turns it on where it applies — train.trainable_layers set, one process — `true` requires it."""
+        cfg, setting = self.cfg, self.cfg.get("cache_trunk", "auto")
+        self.trunk = None
+        if setting is False:
+            return
+        if not cfg.get("trainable_layers"):
+            reason = "train.trainable_layers is not set (no frozen trunk)"
+        elif cfg.get("peft"):
+            reason = "train.peft trains adapters in every block"
+        elif self.world > 1:
+            reason = "several processes (each computes other examples' frozen log-probs than it trains on)"
+        else:
+            self.trunk = TrunkCache(cfg["trainable_layers"])
+            return
+        if setting is True:
+            raise ValueError(f"train.cache_trunk is true, but {reason}")
+
     def _setup_frozen_logprobs(self) -> None:
         """log π_t and/or log π_ref of every response, once, with the starting weights (π_t = the starting
-        model; π_ref is loaded only when it differs from it)."""
+        model; π_ref is loaded only when it differs from it). With the trunk cache, the first pass over the
+        starting model (or over π_ref, whose trunk is the same) captures the trunk's outputs and a later pass
+        runs only the top blocks; an algorithm with no frozen log-probs gets a pass of its own to capture them."""
         t0, frozen_needed = time.time(), self.algo.frozen
+        self._setup_trunk_cache()
         bs, chunk = self.cfg["batch_size"] * 2, self.cfg["logprob_chunk"]
         args = (self.encoded, self.pad_id, bs, chunk)
         kw = {"accelerator": self.accelerator, "fused": self.fused, "shared_prefix": self.shared_prefix}
+
+        def run(model, desc):
+            mode = None if self.trunk is None else "use" if self.trunk.hidden else "capture"
+            if mode and model is not self.model and not TrunkCache.same_trunk(self.model, model, self.trunk.n_top):
+                mode = None   # another trunk (π_ref not this run's SFT model): the full forward
+            try:
+                return frozen_logprobs(model, *args, desc, **kw, trunk=self.trunk, trunk_mode=mode)
+            except TrunkMismatch as err:
+                if self.cfg.get("cache_trunk", "auto") is True:
+                    raise
+                print(f"train.cache_trunk auto: off, {err}", flush=True)
+                self.trunk = None
+                return frozen_logprobs(model, *args, desc, **kw)
+
         self.frozen: dict[str, torch.Tensor] = {}
-        prev = frozen_logprobs(self.model, *args, "log π_t", **kw) if (
+        prev = run(self.model, "log π_t") if (
             "prev" in frozen_needed or ("ref" in frozen_needed and self.same_ref)) else None
         if "prev" in frozen_needed:
             self.frozen["prev"] = prev
@@ -524,8 +593,10 @@ class RoundRecipe:
             if self.same_ref:
                 self.frozen["ref"] = prev
             else:
-                self.frozen["ref"] = frozen_logprobs(self.ref.to(self.device), *args, "log π_ref", **kw)
+                self.frozen["ref"] = run(self.ref.to(self.device), "log π_ref")
                 self.ref = None
+        if self.trunk is not None and not self.trunk.hidden:
+            run(self.model, "trunk")
         self.frozen_seconds = time.time() - t0
 
     def _setup_optimizer(self) -> None:
@@ -635,7 +706,7 @@ class RoundRecipe:
                     self.policy, self.algo, accelerator, [self.encoded[i] for i in part],
                     {key: tensor[part] for key, tensor in self.frozen.items()},
                     {f: [self.examples[i].fields[f] for i in part] for f in self.fields}, self.pad_id, device,
-                    self.shared_prefix)
+                    self.shared_prefix, self.trunk, part)
                 bad = torch.tensor(float(not torch.isfinite(part_loss)), device=device)
                 if world > 1:
                     bad = accelerator.reduce(bad, reduction="sum")
@@ -742,7 +813,7 @@ class RoundRecipe:
                                final_loss=self.metrics_rows[-1]["loss"])
         info["processes"] = self.world
         info["distributed"] = accelerator.distributed_type.name  # NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED
-        info["kernels"] = {"liger": self.fused, "fused_adamw": self.fused_adam}
+        info["kernels"] = {"liger": self.fused, "fused_adamw": self.fused_adam, "trunk_cache": self.trunk is not None}
         state = None
         if self.world > 1:  # the full weights, gathered from the shards where FSDP / ZeRO-3 split them
             gathered = accelerator.get_state_dict(self.policy)  # under ZeRO-3 only the first process gets it

@@ -36,9 +36,7 @@ the decisive pairs only, so the tabular identity holds for a judge without ties 
 
 from __future__ import annotations
 
-import numpy as np
-
-from .base import Algorithm, Example, batch_mean, disjoint_pairs, register
+from .base import Algorithm, Example, batch_mean, disjoint_pairs, isclose, register
 
 
 def wind_loss(logp_w, logp_l, ref_w, ref_l, prev_w, prev_l, eta: float, beta: float, z=1.0):
@@ -67,12 +65,12 @@ class WIND(Algorithm):
                 p = g.pref(a, b)
                 # drawn under either label, so a 0/1 judge (the game track) gives bit-identical runs with both
                 a_wins = rng.random() < p   # one Bernoulli label per comparison
-                if skip_ties and np.isclose(p, 0.5):   # drawn first, so the kept pairs' labels are keep's
+                if skip_ties and isclose(p, 0.5):   # drawn first, so the kept pairs' labels are keep's
                     continue
                 if label == "soft":   # the pair as planned, its label the annotator's probability
                     out.append(Example(g.prompt_id, [g.responses[a], g.responses[b]], {"label": float(p)}))
                 elif label == "verdict":   # the pair as planned, its label P's side of ½ (a tie: ½)
-                    z = 0.5 if np.isclose(p, 0.5) else float(p > 0.5)
+                    z = 0.5 if isclose(p, 0.5) else float(p > 0.5)
                     out.append(Example(g.prompt_id, [g.responses[a], g.responses[b]], {"label": z}))
                 else:
                     w, l = (a, b) if a_wins else (b, a)
