@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lr_sweep import gamealign, js, study_args
+from lr_sweep import gamealign, job_threads, js, study_args
 
 
 def main():
@@ -43,7 +43,7 @@ def main():
     w.mkdir(parents=True, exist_ok=True)
     args = study_args(cfg)
     gen = ["--params", js(cfg["evaluation"]), "--backend", cfg["sampling"]["backend"],
-           "--threads", str(cfg["study"]["threads_per_job"]), *args["model"]]
+           "--threads", job_threads(cfg), *args["model"]]
     judges = {"annotator": args["judge"], "evaluation_judge": args["eval_judge"]}
     rows = []
     for r in a.rounds:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +31,13 @@ def gamealign(*args: str) -> None:
 
 def js(obj) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def job_threads(cfg: dict) -> str:
+    """Threads of each job these scripts run: they run one at a time, so all the machine's cores, never fewer than
+    the study's threads_per_job (which the default sets to 1 for two jobs at once under Snakemake; the thread count
+    changes no result: docs/bench-cpu-2026-12-07/job_threads.md)."""
+    return str(max(cfg["study"]["threads_per_job"], os.cpu_count() or 1))
 
 
 def study_args(cfg: dict) -> dict[str, list[str]]:
@@ -101,7 +109,7 @@ def main():
     cfg = load_config(a.config)
     if not cfg["prompts"]["n_validation"]:
         raise SystemExit(f"{a.config}: prompts.n_validation is 0; the sweep is scored on validation prompts only")
-    seed, threads = cfg["study"]["seed"], str(cfg["study"]["threads_per_job"])
+    seed, threads = cfg["study"]["seed"], job_threads(cfg)
     w = Path(a.work)
     w.mkdir(parents=True, exist_ok=True)
     args = study_args(cfg)

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from lr_sweep import gamealign, js, read_json, score, sft_ifeval, study_args   # bench/ is this script's folder, first on sys.path
+from lr_sweep import gamealign, job_threads, js, read_json, score, sft_ifeval, study_args   # bench/ is this script's folder, first on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,7 +67,7 @@ def main():
     unknown = set(a.algos) - set(cfg["algorithms"])
     if unknown:
         raise SystemExit(f"{a.config}: --algos {sorted(unknown)} not in its algorithms section")
-    rounds, threads = cfg["study"]["rounds"], str(cfg["study"]["threads_per_job"])
+    rounds, threads = cfg["study"]["rounds"], job_threads(cfg)
     args = study_args(cfg)
     gen = ["--params", js(cfg["evaluation"]), "--backend", cfg["sampling"]["backend"], "--threads", threads, *args["model"]]
 
