@@ -14,6 +14,7 @@ model: the prompt once per example instead of once per response, and no padding 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -219,8 +220,9 @@ class TrunkCache:
         return all(x.shape == y.shape and torch.equal(x, y.to(x.device))
                    for x, y in zip(trunk_tensors(a), trunk_tensors(b), strict=True))
 
+    @contextmanager
     def capture(self, model, row_ids: list[int]):
-        """A context manager: during one forward of the rows `row_ids`, store each row's input to the first
+        """During one forward of the rows `row_ids` inside this context, store each row's input to the first
         trainable block."""
         base = getattr(model, model.base_model_prefix)
 
@@ -228,7 +230,11 @@ class TrunkCache:
             hidden = args[0] if args else kwargs["hidden_states"]
             for row, i in enumerate(row_ids):
                 self.hidden[i] = hidden[row].detach().clone()
-        return _Hooked(base.layers[len(base.layers) - self.n_top], hook)
+        handle = base.layers[len(base.layers) - self.n_top].register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
 
     def padded(self, row_ids: list[int], width: int) -> tuple[int, torch.Tensor]:
         """(n_top, [len(row_ids), width, H]) for `rows_logprobs(trunk=…)`: the rows' trunk outputs cut or padded
@@ -239,17 +245,6 @@ class TrunkCache:
             h = self.hidden[i][:width]
             out[row, :h.shape[0]] = h
         return self.n_top, out
-
-
-class _Hooked:
-    def __init__(self, module, hook):
-        self.module, self.hook = module, hook
-
-    def __enter__(self):
-        self.handle = self.module.register_forward_pre_hook(self.hook, with_kwargs=True)
-
-    def __exit__(self, *exc):
-        self.handle.remove()
 
 
 def sequence_logprobs(model, input_ids, attention_mask, response_mask, chunk: int = 1024,
