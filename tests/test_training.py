@@ -174,6 +174,17 @@ def assert_same_weights(model_a, model_b, atol=1e-4):
         assert torch.allclose(p, q, atol=atol), n
 
 
+def assert_same_steps(rows_a, model_a, rows_b, model_b):
+    """Two runs took the same steps: the same metric rows (losses, metrics, token counts, gradient norms) within
+    float noise, at least two of them, and the same weights."""
+    assert len(rows_a) == len(rows_b) >= 2
+    for a, b in zip(rows_a, rows_b):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+    assert_same_weights(model_a, model_b)
+
+
 @pytest.mark.parametrize("name", ["dpo", "sppo"])
 def test_micro_batches_give_the_full_batch_step(name, data, tiny_sft, tmp_path):
     """batch 3 in micro-batches of 2 (passes of 2 + 1, and 1 + a zero-weight pad for the last batch of 1)
@@ -215,12 +226,7 @@ def test_shared_prefix_rows_train_like_padded_rows(name, data, tiny_sft, tmp_pat
     runs = train_variants(data, tiny_sft, tmp_path, name, "shared_prefix", (False, True), seed=4, batch_size=3,
                           epochs=2)
     (padded, m_padded), (shared, m_shared) = runs[False], runs[True]
-    assert len(padded) == len(shared) >= 2
-    for a, b in zip(padded, shared):
-        assert a.keys() == b.keys()
-        for key in a:
-            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
-    assert_same_weights(m_padded, m_shared)
+    assert_same_steps(padded, m_padded, shared, m_shared)
     assert any(not torch.equal(p, q) for p, q in zip(m_padded.parameters(), load_model(tiny_sft)[0].parameters()))
 
 
@@ -399,13 +405,8 @@ def _trunk_round(data, name, init, ref, out, cache_trunk, seed=4, shared_prefix=
 
 
 def _assert_same_round(a, b):
-    (rows_a, man_a, model_a), (rows_b, man_b, model_b) = a, b
-    assert len(rows_a) == len(rows_b) >= 2
-    for x, y in zip(rows_a, rows_b):
-        assert x.keys() == y.keys()
-        for key in x:
-            assert y[key] == pytest.approx(x[key], rel=1e-4, abs=1e-5), key
-    assert_same_weights(model_a, model_b)
+    (rows_a, _, model_a), (rows_b, _, model_b) = a, b
+    assert_same_steps(rows_a, model_a, rows_b, model_b)
 
 
 @pytest.mark.parametrize("name,shared_prefix", [("dpo", False), ("wind", False), ("bon_distill", False),
