@@ -471,6 +471,7 @@ class RoundRecipe:
         self._setup_models()
         self._setup_accelerator()
         self._setup_data()
+        self._setup_trunk_cache()
         self._setup_frozen_logprobs()
         self._setup_optimizer()
         self._setup_schedule()
@@ -566,7 +567,6 @@ class RoundRecipe:
         starting model (or over π_ref, whose trunk is the same) captures the trunk's outputs and a later pass
         runs only the top blocks; an algorithm with no frozen log-probs gets a pass of its own to capture them."""
         t0, frozen_needed = time.time(), self.algo.frozen
-        self._setup_trunk_cache()
         bs, chunk = self.cfg["batch_size"] * 2, self.cfg["logprob_chunk"]
         args = (self.encoded, self.pad_id, bs, chunk)
         kw = {"accelerator": self.accelerator, "fused": self.fused, "shared_prefix": self.shared_prefix}
